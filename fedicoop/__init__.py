@@ -1,0 +1,3 @@
+"""fedicoop: the federated server platform co-operatives run."""
+
+__version__ = "0.1.0"

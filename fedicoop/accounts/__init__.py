@@ -1,0 +1,1 @@
+"""Accounts: the people of a co-op, their passwords, roles and membership state."""

@@ -1,0 +1,5 @@
+"""The `fedicoop` command line."""
+
+from fedicoop.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,99 @@
+"""Real fedicoop server processes on loopback, for end-to-end tests."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def fedicoop(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the fedicoop CLI in a subprocess and return what it printed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "fedicoop", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"fedicoop {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result
+
+
+@dataclass
+class ServerProcess:
+    """One `fedicoop serve` process."""
+
+    directory: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.directory.parent / f"{self.directory.name}.log"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> "ServerProcess":
+        log = self.log_path.open("ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fedicoop",
+                "serve",
+                str(self.directory),
+                "--port",
+                str(self.port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"server did not become healthy:\n{self.log_path.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def init_instance(directory: Path, name: str, *extra: str) -> tuple[int, str]:
+    """Initialise a --dev instance on a free port; return (port, admin password)."""
+    port = free_port()
+    result = fedicoop(
+        "init", str(directory), "--domain", f"127.0.0.1:{port}", "--name", name, "--dev", *extra
+    )
+    password = next(
+        line.split(":", 1)[1].strip() for line in result.stdout.splitlines() if "password" in line
+    )
+    return port, password
