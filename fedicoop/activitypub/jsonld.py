@@ -10,7 +10,8 @@ may need is shipped under `contexts/`:
   (w3c-ccg security vocabulary);
 - `data-integrity-v2.jsonld`, `multikey-v1.jsonld`: https://w3id.org/security/data-integrity/v2
   and https://w3id.org/security/multikey/v1, from Digital Bazaar's `@digitalbazaar/*-context`
-  npm packages (the same bytes Fedify bundles);
+  npm packages (the same documents Fedify bundles). Data-integrity v1 is left out on purpose:
+  published copies of it disagree, and FEP-8b32 eddsa-jcs-2022 proofs need no RDF processing;
 - `fedicoop.jsonld`: our own context, served by every instance at `/ns`. Its term IRIs live in
   the fixed namespace https://fedicoop.org/ns# whatever the host, so a co-op that moves domain
   keeps the meaning of everything it published. It also carries the Mastodon-family terms the

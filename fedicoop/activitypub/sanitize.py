@@ -47,8 +47,9 @@ _DROP_WITH_CONTENT: Final = frozenset(
 _CLEANER: Final = nh3.Cleaner(
     tags=set(_ALLOWED_TAGS),
     clean_content_tags=set(_DROP_WITH_CONTENT),
-    # `rel` is not taken from the sender: link_rel below overwrites it on every link.
-    attributes={"a": {"href"}},
+    # `rel` is not taken from the sender: link_rel below overwrites it on every link. The empty
+    # "*" entry removes ammonia's default global `lang` and `title`.
+    attributes={"*": set(), "a": {"href"}},
     allowed_classes={"a": set(_ALLOWED_CLASSES), "span": set(_ALLOWED_CLASSES)},
     # javascript:, data:, vbscript: and every other scheme run code or smuggle content.
     url_schemes={"http", "https", "mailto"},
@@ -161,29 +162,42 @@ def _trim_url(url: str) -> tuple[str, str]:
     return url, tail
 
 
+def _escape(text: str, quote: bool = False) -> str:
+    # Escape exactly as the HTML serializer behind nh3 does (it also spells U+00A0 `&nbsp;`), so
+    # that our rendering is already in the canonical form sanitize_html would store.
+    return escape(text, quote=quote).replace("\xa0", "&nbsp;")
+
+
+def _is_linkable(url: str) -> bool:
+    """True if the sanitizer would keep `url` as an href (it drops ones it cannot parse)."""
+    probe = f'<a href="{_escape(url, quote=True)}"></a>'
+    return "href=" in str(_CLEANER.clean(probe))
+
+
 def _linkify(line: str) -> str:
     out: list[str] = []
     position = 0
     for match in _URL.finditer(line):
         url, tail = _trim_url(match.group(0))
-        if "://" not in url or url.endswith("://"):
+        if not _is_linkable(url):
             continue
-        out.append(escape(line[position : match.start()], quote=False))
-        out.append(
-            f'<a href="{escape(url, quote=True)}" rel="{LINK_REL}">{escape(url, quote=False)}</a>'
-        )
-        out.append(escape(tail, quote=False))
+        out.append(_escape(line[position : match.start()]))
+        out.append(f'<a href="{_escape(url, quote=True)}" rel="{LINK_REL}">{_escape(url)}</a>')
+        out.append(_escape(tail))
         position = match.end()
-    out.append(escape(line[position:], quote=False))
+    out.append(_escape(line[position:]))
     return "".join(out)
 
 
 _BLANK_LINES = re.compile(r"\n[ \t]*\n+")
+# C0 controls other than tab and newline (and DEL) are not allowed in HTML text.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def text_to_html(text: str) -> str:
     """Render plain text as HTML: escaped, blank lines make paragraphs, bare http(s) URLs linked."""
-    normalized = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    normalized = text.replace("\r\n", "\n").replace("\r", "\n")
+    normalized = _CONTROL_CHARACTERS.sub("", normalized).strip("\n")
     if not normalized.strip():
         return ""
     paragraphs = []

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
@@ -33,6 +33,13 @@ from fedicoop.errors import NotAuthorized
 
 CAVAGE_ALGORITHMS = frozenset({"rsa-sha256", "hs2019"})
 _BODY_DIGESTS = {"sha-256": "sha256", "sha-512": "sha512"}
+# RFC 9110 §5.6.7 IMF-fixdate, what every fediverse server sends. The lenient email parser
+# would also read "<date>, <date>" from a repeated Date header, so only this form is accepted.
+_IMF_FIXDATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT"
+)
+_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 _CAVAGE_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*(?:"([^"]*)"|([0-9]+))\s*(?:,|\Z)')
 
 
@@ -294,8 +301,8 @@ def _cavage_params(value: str) -> dict[str, str]:
 def _cavage_signing_string(
     message: HttpMessage,
     covered: tuple[str, ...],
-    created: int | None,
-    expires: int | None,
+    created: str | None,
+    expires: str | None,
     algorithm: str | None,
 ) -> bytes:
     """Build the draft-cavage §2.3 signing string, one `name: value` line per covered name."""
@@ -307,10 +314,9 @@ def _cavage_signing_string(
             # draft-cavage-12 §2.3: these pseudo-headers MUST be an error with rsa/hmac/ecdsa.
             if algorithm not in (None, "hs2019"):
                 raise SignatureError(f"{name} cannot be signed with {algorithm}")
-            number = created if name == "(created)" else expires
-            if number is None:
+            value = created if name == "(created)" else expires
+            if value is None:
                 raise SignatureError(f"{name} is covered but the {name[1:-1]} parameter is missing")
-            value = str(number)
         elif name.startswith("("):
             raise SignatureError(f"unknown pseudo-header {name}")
         else:
@@ -333,13 +339,11 @@ def _parse_cavage(message: HttpMessage, value: str) -> ParsedSignature:
     covered = tuple(params.get("headers", "date").lower().split())
     if not covered:
         raise SignatureError("the Signature headers parameter is empty")
-    # The regex only lets digits through unquoted; quoted values may be anything.
-    created, expires = (
-        int(params[name]) if params.get(name, "").isdigit() else params.get(name)
-        for name in ("created", "expires")
-    )
-    if isinstance(created, str) or isinstance(expires, str):
-        raise SignatureError("Signature parameters created and expires must be integers")
+    for name in ("created", "expires"):
+        text = params.get(name, "0")
+        if not (text.isascii() and text.isdigit()):
+            raise SignatureError(f"Signature parameter {name} is not an integer")
+    created, expires = params.get("created"), params.get("expires")
     signing_string = _cavage_signing_string(message, covered, created, expires, algorithm)
     return ParsedSignature(
         scheme="cavage",
@@ -348,8 +352,8 @@ def _parse_cavage(message: HttpMessage, value: str) -> ParsedSignature:
         covered=covered,
         signature=_base64(encoded, "signature"),
         signing_string=signing_string,
-        created=_timestamp(created, "created") if "(created)" in covered else None,
-        expires=_timestamp(expires, "expires") if "(expires)" in covered else None,
+        created=_timestamp(int(created), "created") if created and "(created)" in covered else None,
+        expires=_timestamp(int(expires), "expires") if expires and "(expires)" in covered else None,
     )
 
 
@@ -374,6 +378,18 @@ def _parse_rfc9421(message: HttpMessage, label: str | None) -> ParsedSignature:
     )
 
 
+def _http_date(text: str) -> datetime:
+    found = _IMF_FIXDATE.fullmatch(text)
+    try:
+        if found is None:
+            raise ValueError(text)
+        day, month, year, hour, minute, second = found.groups()
+        numbers = (int(year), _MONTHS.index(month) + 1, int(day), int(hour), int(minute))
+        return datetime(*numbers, int(second), tzinfo=UTC)
+    except ValueError as error:
+        raise SignatureError(f"the signed Date {text!r} is not an HTTP date") from error
+
+
 def _hours(span: timedelta) -> str:
     return f"{span.total_seconds() / 3600:g} h"
 
@@ -388,12 +404,7 @@ def _check_freshness(
     """Bound how long a captured request can be replayed."""
     moments: list[tuple[str, datetime]] = []
     if "date" in parsed.covered:
-        text = combine_field_lines(fields.get("date", ()))
-        try:
-            moment = parsedate_to_datetime(text)
-        except (TypeError, ValueError) as error:
-            raise SignatureError(f"the signed Date {text!r} is not an HTTP date") from error
-        moments.append(("Date", moment if moment.tzinfo else moment.replace(tzinfo=UTC)))
+        moments.append(("Date", _http_date(combine_field_lines(fields.get("date", ())))))
     if parsed.created is not None:
         moments.append(("created", parsed.created))
     if not moments:

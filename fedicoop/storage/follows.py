@@ -127,6 +127,15 @@ class FollowRepository:
             )
         )
 
+    async def local_follower_ids(self, followee_id: int) -> list[int]:
+        """Return ids of an actor's accepted followers that live on this instance."""
+        rows = await self.db.fetch(
+            "SELECT f.follower_id FROM follows f JOIN actors a ON a.id = f.follower_id "
+            "WHERE f.followee_id = $1 AND f.state = 'accepted' AND a.local = 1",
+            followee_id,
+        )
+        return [int(row["follower_id"]) for row in rows]
+
     async def remote_follower_inboxes(self, followee_id: int) -> list[str]:
         """Return the distinct inboxes (shared where offered) of remote accepted followers."""
         rows = await self.db.fetch(

@@ -7,8 +7,10 @@ from aiohttp import web
 
 from fedicoop.errors import Unavailable
 from fedicoop.instance import Instance
+from fedicoop.services import build_federation
+from fedicoop.web import activitypub_routes, discovery
 from fedicoop.web.errors import error_middleware
-from fedicoop.web.keys import INSTANCE
+from fedicoop.web.keys import FEDERATION, INSTANCE
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +25,27 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "domain": instance.domain})
 
 
-def create_app(instance: Instance) -> web.Application:
-    """Build the web application for one instance."""
+def create_app(instance: Instance, *, background: bool = True) -> web.Application:
+    """Build the web application for one instance (background: run inbox and delivery loops)."""
     app = web.Application(
         middlewares=[error_middleware],
         client_max_size=max(instance.config.max_body_bytes, 16 * 1024 * 1024),
     )
+    federation = build_federation(instance)
     app[INSTANCE] = instance
+    app[FEDERATION] = federation
     app.router.add_get("/health", health)
+    discovery.setup(app)
+    activitypub_routes.setup(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if background:
+            await federation.start()
+        else:
+            await federation.instance_actor()
         log.info("instance ready", extra={"domain": instance.domain})
         yield
+        await federation.stop()
         await instance.close()
 
     app.cleanup_ctx.append(lifecycle)

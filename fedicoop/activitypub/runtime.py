@@ -1,0 +1,183 @@
+"""The federation runtime of one instance: fetcher, resolver, inbox, processor, delivery."""
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fedicoop import __version__, clock
+from fedicoop.activitypub.as2 import as_list, id_of
+from fedicoop.activitypub.delivery import Deliverer
+from fedicoop.activitypub.documents import PUBLIC, dumps
+from fedicoop.activitypub.fetch import SafeFetcher
+from fedicoop.activitypub.inbox import InboxReceiver, InboxWriter
+from fedicoop.activitypub.processing import HandlerRegistry, InboxProcessor
+from fedicoop.activitypub.resolver import Resolver
+from fedicoop.activitypub.signatures import load_private_key, sign_request
+from fedicoop.errors import FedicoopError
+from fedicoop.ids import new_id
+from fedicoop.instance import Instance
+from fedicoop.storage.actors import ActorRecord, ActorRepository
+from fedicoop.storage.follows import FollowRepository
+from fedicoop.storage.objects import ActivityRecord, ObjectRepository
+
+log = logging.getLogger(__name__)
+
+PUBLIC_ALIASES = frozenset({PUBLIC, "as:Public", "Public"})
+
+
+class Federation:
+    """Everything that talks ActivityPub for one instance, and the tasks that keep it moving."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.fetcher = SafeFetcher(
+            dev=instance.config.dev,
+            user_agent=f"fedicoop/{__version__} (+{instance.config.base_url}/)",
+            signer=self._sign_fetch,
+        )
+        self.resolver = Resolver(instance, self.fetcher)
+        self.deliverer = Deliverer(instance, self.fetcher)
+        self.writer = InboxWriter(instance)
+        self.receiver = InboxReceiver(instance, self.resolver, self.writer)
+        self.handlers = HandlerRegistry()
+        self.processor = InboxProcessor(self)
+        self._instance_actor: ActorRecord | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Load the instance actor and start the inbox and delivery loops."""
+        await self.instance_actor()
+        self._tasks = [
+            asyncio.create_task(self.processor.run(), name="inbox-processor"),
+            asyncio.create_task(self.deliverer.run(), name="delivery"),
+            asyncio.create_task(self._wake_processor(), name="inbox-wakeup"),
+        ]
+
+    async def stop(self) -> None:
+        """Cancel the loops (claimed work is released by its lease) and close the client."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.fetcher.close()
+
+    async def _wake_processor(self) -> None:
+        while True:
+            await self.writer.stored.wait()
+            self.writer.stored.clear()
+            self.processor.wakeup.set()
+
+    async def instance_actor(self) -> ActorRecord:
+        """Return the Application actor that signs our fetches."""
+        if self._instance_actor is None:
+            actors = await ActorRepository(self.instance.db).local_by_type("Application")
+            if not actors:
+                raise FedicoopError("this instance has no instance actor; re-run fedicoop init")
+            self._instance_actor = actors[0]
+        return self._instance_actor
+
+    async def group_actor(self) -> ActorRecord:
+        """Return the co-op's Group actor."""
+        actor = await ActorRepository(self.instance.db).by_handle(
+            self.instance.config.handle, self.instance.domain
+        )
+        if actor is None:
+            raise FedicoopError("this instance has no co-op Group")
+        return actor
+
+    def _sign_fetch(self, method: str, url: str, body: bytes | None) -> Mapping[str, str]:
+        """Sign a GET with the instance actor's key (authorized fetch)."""
+        actor = self._instance_actor
+        if actor is None or actor.private_key_pem is None or actor.key_id is None:
+            return {}
+        headers = sign_request(
+            method, url, key_id=actor.key_id, private_key=load_private_key(actor.private_key_pem)
+        )
+        headers.pop("Host", None)  # aiohttp sets Host itself, to the same value
+        return headers
+
+    def new_activity_uri(self) -> str:
+        """Return a fresh id for an activity we send."""
+        return self.instance.urls.activity(new_id())
+
+    async def publish(
+        self,
+        activity: dict[str, Any],
+        signer: ActorRecord,
+        *,
+        extra_recipients: Iterable[ActorRecord] = (),
+        store: bool = True,
+    ) -> str:
+        """Store an activity we send and queue it for every addressed inbox (local ones too)."""
+        body = dumps(activity)
+        if store:
+            await ObjectRepository(self.instance.db).insert_activity(
+                ActivityRecord(
+                    uri=activity["id"],
+                    type=activity["type"],
+                    actor_uri=signer.uri,
+                    object_uri=id_of(activity.get("object")),
+                    local=True,
+                    raw=body,
+                )
+            )
+        remote_inboxes, local_actor_ids = await self.recipients(activity, signer)
+        for actor in extra_recipients:
+            if actor.local:
+                local_actor_ids.add(actor.id)
+            elif actor.delivery_inbox:
+                remote_inboxes.add(actor.delivery_inbox)
+        await self.deliverer.enqueue(activity["id"], body, signer, remote_inboxes)
+        if local_actor_ids - {signer.id} or self._addresses_local_followers(activity, signer):
+            await self.deliver_locally(activity["id"], signer.uri, body)
+        return str(activity["id"])
+
+    def _addresses_local_followers(self, activity: dict[str, Any], signer: ActorRecord) -> bool:
+        targets = {*as_list(activity.get("to")), *as_list(activity.get("cc"))}
+        return signer.followers_uri in targets
+
+    async def deliver_locally(self, activity_uri: str, actor_uri: str, body: str) -> None:
+        """Hand an activity to our own inbox pipeline, past the checks (we made it)."""
+        await self.instance.db.execute(
+            "INSERT INTO inbox (id, activity_uri, actor_uri, raw, received_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_uri) DO NOTHING",
+            new_id(),
+            activity_uri,
+            actor_uri,
+            body,
+            clock.now_text(),
+        )
+        self.processor.wakeup.set()
+
+    async def recipients(
+        self, activity: dict[str, Any], signer: ActorRecord
+    ) -> tuple[set[str], set[int]]:
+        """Expand to/cc/bto/bcc/audience into remote inboxes and local actor ids."""
+        addresses: set[str] = set()
+        for field in ("to", "cc", "bto", "bcc", "audience"):
+            addresses.update(str(a) for a in as_list(activity.get(field)) if isinstance(a, str))
+        embedded = activity.get("object")
+        if isinstance(embedded, dict):
+            for field in ("to", "cc", "audience"):
+                addresses.update(str(a) for a in as_list(embedded.get(field)) if isinstance(a, str))
+        inboxes: set[str] = set()
+        local_ids: set[int] = set()
+        follows = FollowRepository(self.instance.db)
+        for address in addresses - PUBLIC_ALIASES:
+            if address == signer.followers_uri:
+                inboxes.update(await follows.remote_follower_inboxes(signer.id))
+                local_ids.update(await follows.local_follower_ids(signer.id))
+                continue
+            if address.endswith("/followers"):
+                continue  # someone else's followers: their server delivers to them
+            try:
+                actor = await self.resolver.actor(address)
+            except FedicoopError:
+                log.info("unresolvable recipient", extra={"address": address})
+                continue
+            if actor.local:
+                local_ids.add(actor.id)
+            elif actor.delivery_inbox:
+                inboxes.add(actor.delivery_inbox)
+        return inboxes, local_ids

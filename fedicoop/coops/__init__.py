@@ -1,0 +1,1 @@
+"""Co-operation among co-ops: partnerships between co-op Groups."""

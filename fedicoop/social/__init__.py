@@ -1,0 +1,1 @@
+"""Social features: notes, follows, likes, boosts, the co-op Group's announces."""
