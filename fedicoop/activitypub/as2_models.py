@@ -22,6 +22,7 @@ from fedicoop.activitypub.as2_parts import (
     PublicKey,
 )
 from fedicoop.activitypub.as2_values import is_public
+from fedicoop.errors import Invalid
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -53,8 +54,12 @@ ACTIVITY_TYPES: Final = frozenset(
 MAX_NESTING: Final = 6
 
 
-class InvalidActivity(ValueError):
-    """The document cannot be read as the AS2 actor, object or activity it was expected to be."""
+class InvalidActivity(Invalid, ValueError):
+    """The document cannot be read as the AS2 actor, object or activity it was expected to be.
+
+    An `Invalid` (422 at the error middleware) and, for callers outside the request path, a
+    plain `ValueError`.
+    """
 
 
 class AS2Document(BaseModel):

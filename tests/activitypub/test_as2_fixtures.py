@@ -27,6 +27,7 @@ from fedicoop.activitypub.as2 import (
     parse_object,
     same_origin,
 )
+from fedicoop.errors import Invalid
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "activitypub"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -566,5 +567,7 @@ def test_nesting_is_bounded() -> None:
         parse_activity(doc)
 
 
-def test_invalid_activity_is_a_value_error() -> None:
+def test_invalid_activity_is_a_value_error_and_maps_to_422() -> None:
     assert issubclass(InvalidActivity, ValueError)
+    assert issubclass(InvalidActivity, Invalid) and Invalid.status == 422
+    assert str(InvalidActivity("actor has no id")) == "actor has no id"

@@ -1,0 +1,301 @@
+"""Shared parts of the benchmarks: throwaway instances, server processes, progress, figures.
+
+Everything here stays on this machine: instances listen on 127.0.0.1, remote actors live on
+other loopback addresses (127.0.0.0/8), and PostgreSQL is the local server on 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from fedicoop.activitypub.keys import KeyPair, generate_rsa_keypair
+from fedicoop.bootstrap import init_instance
+from fedicoop.storage.database import Database, open_database
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+GROUP_HANDLE = "bench"
+ENGINES = ("sqlite", "postgresql")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Return the value below which `fraction` of the values fall (nearest rank)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
+    return ordered[rank]
+
+
+class Progress:
+    """Print a progress line at most every `interval` seconds, so long runs show they move."""
+
+    def __init__(self, interval: float = 3.0) -> None:
+        self.interval = interval
+        self._last = time.monotonic()
+
+    def due(self) -> bool:
+        """Return whether a line is due now (and start the next interval if so)."""
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            return True
+        return False
+
+    @staticmethod
+    def say(text: str) -> None:
+        """Print one timestamped progress line."""
+        print(f"  [{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def generate_keys(count: int) -> list[KeyPair]:
+    """Make `count` RSA-2048 key pairs, on every core (each takes ~50-200 ms)."""
+    if count <= 2:
+        return [generate_rsa_keypair() for _ in range(count)]
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        futures = [pool.submit(generate_rsa_keypair) for _ in range(count)]
+        return [future.result() for future in futures]
+
+
+async def create_postgres_database() -> str:
+    """Create an empty database with a random name; return its URL."""
+    name = f"fedicoop_bench_{secrets.token_hex(4)}"
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+async def drop_postgres_database(url: str) -> None:
+    """Drop a database made by create_postgres_database (closing its leftover sessions)."""
+    name = url.rsplit("/", 1)[1]
+    if not name.startswith("fedicoop_bench_"):
+        raise ValueError(f"refusing to drop {name}: not a benchmark database")
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@dataclass
+class BenchInstance:
+    """A throwaway --dev instance on 127.0.0.1:port, in a temporary directory."""
+
+    engine: str
+    workdir: Path
+    port: int
+    database_url: str
+    admin_username: str = ""
+    group_handle: str = GROUP_HANDLE
+
+    @property
+    def directory(self) -> Path:
+        """Return the instance directory (inside the workdir)."""
+        return self.workdir / "instance"
+
+    @property
+    def domain(self) -> str:
+        """Return host:port, the instance's domain."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """Return the instance's origin."""
+        return f"http://{self.domain}"
+
+    async def open_db(self) -> Database:
+        """Open a connection (pool) of our own to the instance's database."""
+        return await open_database(self.database_url)
+
+    async def remove(self, keep: bool = False) -> None:
+        """Drop the PostgreSQL database and delete the directory (unless asked to keep it)."""
+        if keep:
+            print(f"kept {self.workdir} (database {self.database_url})")
+            return
+        if self.engine == "postgresql":
+            await drop_postgres_database(self.database_url)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+async def create_instance(engine: str, name: str = "Bench Coop") -> BenchInstance:
+    """Initialise a --dev instance with the given engine on a free loopback port."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}")
+    workdir = Path(tempfile.mkdtemp(prefix="fedicoop-bench-"))
+    port = free_port()
+    database_url = await create_postgres_database() if engine == "postgresql" else ""
+    bench = BenchInstance(engine=engine, workdir=workdir, port=port, database_url=database_url)
+    result = await init_instance(
+        bench.directory,
+        domain=bench.domain,
+        name=name,
+        handle=GROUP_HANDLE,
+        database=database_url or None,
+        dev=True,
+    )
+    bench.database_url = result.config.database
+    bench.admin_username = result.admin_username
+    return bench
+
+
+@dataclass
+class ServerProcess:
+    """One real `python -m fedicoop serve DIR --port P` process, its output in a log file."""
+
+    directory: Path
+    port: int
+    extra_args: Sequence[str] = ()
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.directory.parent / "server.log"
+
+    @property
+    def pid(self) -> int:
+        """Return the server's process id."""
+        assert self.process is not None
+        return self.process.pid
+
+    def command(self) -> list[str]:
+        """Return the command line that starts the server."""
+        return [
+            sys.executable,
+            *self.extra_args,
+            "-m",
+            "fedicoop",
+            "serve",
+            str(self.directory),
+            "--port",
+            str(self.port),
+        ]
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        """Start the server and return once /health answers 200."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_tail()}")
+            try:
+                url = f"http://127.0.0.1:{self.port}/health"
+                with urllib.request.urlopen(url, timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not become healthy:\n{self.log_tail()}")
+
+    def stop(self) -> int | None:
+        """Stop the server with SIGTERM (SIGKILL after 20 s); return its exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """Return the last lines the server printed."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def count_log(self, needle: str) -> int:
+        """Return how many log lines contain `needle` (e.g. '"level": "error"')."""
+        if not self.log_path.exists():
+            return 0
+        return sum(needle in line for line in self.log_path.read_text(errors="replace").split("\n"))
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    """Return (VmRSS, VmHWM) of a process in KiB, read from /proc/PID/status."""
+    values: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0])
+    return values["VmRSS"], values["VmHWM"]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024 / 1024
+    return float("nan")
+
+
+async def _postgres_version() -> str:
+    try:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return "unreachable"
+    try:
+        return str(await connection.fetchval("SHOW server_version"))
+    finally:
+        await connection.close()
+
+
+async def machine_summary() -> str:
+    """Return one line describing this machine and the software the figures depend on."""
+    postgres = await _postgres_version()
+    return (
+        f"{os.cpu_count()} cores ({_cpu_model()}), {_ram_gib():.1f} GiB RAM, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"PostgreSQL {postgres}, {platform.system()} {platform.release()}"
+    )
+
+
+def run_async(main: Coroutine[Any, Any, int]) -> int:
+    """Run a benchmark's async main and turn Ctrl-C into exit code 130."""
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        return 130
