@@ -164,9 +164,9 @@ async def _partner(nodes: list[Node]) -> None:
                 _say(f"{node.group} → {other.group}: partnership {state}, following")
 
 
-async def _await_partnerships(nodes: list[Node], timeout: float = 30.0) -> None:
+async def _await_partnerships(nodes: list[Node], patience: float = 30.0) -> None:
     """Wait until every co-op sees every other as an active partner (deliveries take a moment)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + patience
     while asyncio.get_running_loop().time() < deadline:
         active = 0
         for node in nodes:
