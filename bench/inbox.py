@@ -1,0 +1,529 @@
+"""Inbox throughput: signed Create(Note) POSTs to a real server's shared inbox.
+
+    .venv/bin/python -m bench.inbox --engine sqlite --count 5000 --senders 50
+
+Starts `fedicoop serve` on a fresh --dev instance, stores M remote sender actors (with their
+public keys) straight into its database so the server never fetches them, pre-signs every
+request before the clock starts, then POSTs them from load-generator processes with high
+concurrency. Prints accepted/s (202s over wall time), POST latency, and processed/s (first POST
+to the last inbox row the server settled, read from the inbox table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import secrets
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+import aiohttp
+
+from bench.common import (
+    BenchInstance,
+    Progress,
+    ServerProcess,
+    create_instance,
+    generate_keys,
+    machine_summary,
+    percentile,
+    run_async,
+)
+from fedicoop import clock
+from fedicoop.activitypub.documents import ACTIVITY_JSON, PUBLIC, dumps
+from fedicoop.activitypub.keys import KeyPair
+from fedicoop.activitypub.signatures import load_private_key, sign_request
+from fedicoop.storage.actors import ActorRecord, ActorRepository
+from fedicoop.storage.database import Database
+
+TARGET_ACCEPTED = 1500.0
+TARGET_PROCESSED = 800.0
+# Remote senders live on loopback addresses where nothing listens (port 9, discard): should the
+# server ever try to fetch one, the connection is refused on this machine.
+SENDER_PORT = 9
+
+SignedRequest = tuple[dict[str, str], bytes]
+
+
+@dataclass(frozen=True)
+class Sender:
+    """A remote actor the benchmark speaks for."""
+
+    uri: str
+    key_id: str
+    keys: KeyPair
+
+    @property
+    def followers(self) -> str:
+        """Return the sender's followers collection."""
+        return f"{self.uri}/followers"
+
+
+@dataclass
+class LoadResult:
+    """What one load-generator process saw."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    first_start: float = float("inf")  # wall clock (time.time), to compare with the database
+    last_end: float = 0.0
+    sample_refusal: str = ""
+
+
+@dataclass(frozen=True)
+class LevelFigures:
+    """The figures of one run at one concurrency."""
+
+    concurrency: int
+    sent: int
+    accepted: int
+    wall: float
+    accepted_per_s: float
+    p50_ms: float
+    p99_ms: float
+    processed: int
+    failed: int
+    processed_per_s: float
+    drain_wall: float
+
+
+def sender_host(index: int) -> str:
+    """Return the loopback host:port of sender `index` (127.1.x.y, one host per sender)."""
+    return f"127.1.{index // 250}.{index % 250 + 1}:{SENDER_PORT}"
+
+
+def make_senders(keys: list[KeyPair]) -> list[Sender]:
+    """Give each key pair a remote actor identity."""
+    senders = []
+    for index, pair in enumerate(keys):
+        uri = f"http://{sender_host(index)}/users/sender{index}"
+        senders.append(Sender(uri=uri, key_id=f"{uri}#main-key", keys=pair))
+    return senders
+
+
+async def store_senders(db: Database, senders: list[Sender]) -> None:
+    """Insert the senders as already-fetched remote actors, so the server never fetches them."""
+    async with db.transaction() as tx:
+        actors = ActorRepository(tx)
+        for index, sender in enumerate(senders):
+            host = sender_host(index)
+            await actors.insert(
+                ActorRecord(
+                    uri=sender.uri,
+                    type="Person",
+                    domain=host,
+                    username=f"sender{index}",
+                    inbox=f"{sender.uri}/inbox",
+                    shared_inbox=f"http://{host}/inbox",
+                    outbox=f"{sender.uri}/outbox",
+                    followers_uri=sender.followers,
+                    following_uri=f"{sender.uri}/following",
+                    key_id=sender.key_id,
+                    public_key_pem=sender.keys.public_pem,
+                    fetched_at=clock.now_text(),
+                )
+            )
+
+
+def create_note(sender: Sender, tag: str, number: int) -> bytes:
+    """Return a Mastodon-like Create(Note) from `sender`, with ids unique to this run."""
+    published = clock.as2_time(clock.now())
+    note_uri = f"{sender.uri}/statuses/{tag}-{number}"
+    note = {
+        "id": note_uri,
+        "type": "Note",
+        "attributedTo": sender.uri,
+        "content": f"<p>Benchmark note {number}: rides to the market on Saturday?</p>",
+        "published": published,
+        "to": [PUBLIC],
+        "cc": [sender.followers],
+        "url": note_uri,
+        "sensitive": False,
+        "tag": [],
+    }
+    activity = {
+        "@context": ["https://www.w3.org/ns/activitystreams"],
+        "id": f"{note_uri}/activity",
+        "type": "Create",
+        "actor": sender.uri,
+        "published": published,
+        "to": [PUBLIC],
+        "cc": [sender.followers],
+        "object": note,
+    }
+    return dumps(activity).encode()
+
+
+def sign_batch(private_pem: str, key_id: str, url: str, bodies: list[bytes]) -> list[SignedRequest]:
+    """Sign POSTs of `bodies` to `url` (runs in a pool process: ~1 ms per signature)."""
+    key = load_private_key(private_pem)
+    signed = []
+    for body in bodies:
+        headers = sign_request(
+            "POST", url, key_id=key_id, private_key=key, body=body, content_type=ACTIVITY_JSON
+        )
+        signed.append((headers, body))
+    return signed
+
+
+def presign(
+    senders: list[Sender], url: str, tag: str, count: int, progress: Progress
+) -> list[SignedRequest]:
+    """Build and sign `count` requests, round-robin over senders, on every core."""
+    per_sender: list[list[bytes]] = [[] for _ in senders]
+    for number in range(count):
+        per_sender[number % len(senders)].append(
+            create_note(senders[number % len(senders)], tag, number)
+        )
+    signed: list[list[SignedRequest]] = [[] for _ in senders]
+    with ProcessPoolExecutor() as pool:
+        futures = {
+            pool.submit(sign_batch, s.keys.private_pem, s.key_id, url, bodies): index
+            for index, (s, bodies) in enumerate(zip(senders, per_sender, strict=True))
+            if bodies
+        }
+        done = 0
+        for future, index in futures.items():
+            signed[index] = future.result()
+            done += len(signed[index])
+            if progress.due():
+                progress.say(f"signed {done}/{count} requests")
+    # Interleave senders again, as real traffic from many servers would arrive.
+    ordered: list[SignedRequest] = []
+    for position in range(max(len(batch) for batch in signed)):
+        ordered.extend(batch[position] for batch in signed if position < len(batch))
+    return ordered
+
+
+async def _fire(
+    url: str,
+    requests: list[SignedRequest],
+    concurrency: int,
+    done: Synchronized[int],
+    deadline: float,
+) -> LoadResult:
+    result = LoadResult()
+    pending = iter(requests)
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        for headers, body in pending:
+            if time.monotonic() > deadline:
+                result.errors["stopped at the time limit"] += 1
+                continue
+            started = time.perf_counter()
+            result.first_start = min(result.first_start, time.time())
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    answer = await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError) as error:
+                result.errors[type(error).__name__] += 1
+                continue
+            result.latencies.append(time.perf_counter() - started)
+            result.last_end = time.time()
+            result.statuses[status] += 1
+            if status != 202 and not result.sample_refusal:
+                result.sample_refusal = f"{status} {answer[:300].decode(errors='replace')}"
+            done.value += 1
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+    return result
+
+
+def load_worker(
+    url: str,
+    requests: list[SignedRequest],
+    concurrency: int,
+    ready: Any,
+    go: Any,
+    done: Synchronized[int],
+    results: Any,
+    time_limit: float,
+) -> None:
+    """Wait for the start signal, POST every request with `concurrency` connections, report."""
+    ready.release()
+    go.wait()
+    deadline = time.monotonic() + time_limit
+    results.put(asyncio.run(_fire(url, requests, concurrency, done, deadline)))
+
+
+async def pending_count(db: Database) -> int:
+    """Return how many inbox rows the server has not processed yet."""
+    return int(await db.fetchval("SELECT count(*) FROM inbox WHERE state = 'pending'"))
+
+
+async def run_level(
+    bench: BenchInstance,
+    db: Database,
+    senders: list[Sender],
+    *,
+    count: int,
+    concurrency: int,
+    clients: int,
+    time_limit: float,
+) -> LevelFigures:
+    """Post `count` fresh activities at one concurrency; wait until processed; return figures."""
+    url = f"{bench.base_url}/inbox"
+    tag = secrets.token_hex(4)
+    progress = Progress()
+    print(f"\n-- concurrency {concurrency}: signing {count} requests ...", flush=True)
+    requests = presign(senders, url, tag, count, progress)
+
+    context = multiprocessing.get_context("spawn")
+    ready, go, results = context.Semaphore(0), context.Event(), context.Queue()
+    counters = [context.Value("i", 0, lock=False) for _ in range(clients)]
+    shares = [requests[i::clients] for i in range(clients)]
+    per_client = [concurrency // clients + (i < concurrency % clients) for i in range(clients)]
+    workers = [
+        context.Process(
+            target=load_worker,
+            args=(url, shares[i], per_client[i], ready, go, counters[i], results, time_limit),
+            daemon=True,
+        )
+        for i in range(clients)
+    ]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        await asyncio.to_thread(ready.acquire)
+    print(f"   posting {count} activities with {concurrency} connections ...", flush=True)
+    go.set()
+    started = time.monotonic()
+    collected: list[LoadResult] = []
+    last_done = 0
+    while len(collected) < clients:
+        try:
+            collected.append(await asyncio.to_thread(results.get, True, 0.5))
+            continue
+        except Exception:  # queue.Empty: nothing finished yet
+            pass
+        if progress.due():
+            posted = sum(counter.value for counter in counters)
+            rate = (posted - last_done) / progress.interval
+            last_done = posted
+            backlog = await pending_count(db)
+            progress.say(f"posted {posted}/{count} (~{rate:.0f}/s), inbox pending {backlog}")
+        if time.monotonic() - started > time_limit + 90:
+            raise RuntimeError("load generators did not finish in time")
+    for worker in workers:
+        worker.join(timeout=10)
+
+    merged = LoadResult()
+    for part in collected:
+        merged.statuses.update(part.statuses)
+        merged.errors.update(part.errors)
+        merged.latencies.extend(part.latencies)
+        merged.first_start = min(merged.first_start, part.first_start)
+        merged.last_end = max(merged.last_end, part.last_end)
+        merged.sample_refusal = merged.sample_refusal or part.sample_refusal
+    accepted = merged.statuses[202]
+    wall = max(merged.last_end - merged.first_start, 1e-9)
+    print(
+        f"   statuses {dict(merged.statuses)}"
+        + (f", errors {dict(merged.errors)}" if merged.errors else "")
+    )
+    if merged.sample_refusal:
+        print(f"   first refusal: {merged.sample_refusal}")
+
+    drained = await wait_processed(db, time_limit, progress)
+    row = await db.fetchrow(
+        "SELECT count(*) AS n, "
+        "sum(CASE WHEN state = 'done' THEN 1 ELSE 0 END) AS done, "
+        "sum(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed, "
+        "min(received_at) AS first_received, max(processed_at) AS last_processed "
+        "FROM inbox WHERE activity_uri LIKE $1",
+        f"%/statuses/{tag}-%",
+    )
+    assert row is not None
+    processed = int(row["done"] or 0)
+    failed = int(row["failed"] or 0)
+    if failed:
+        sample = await db.fetchval(
+            "SELECT error FROM inbox WHERE state = 'failed' AND activity_uri LIKE $1 LIMIT 1",
+            f"%/statuses/{tag}-%",
+        )
+        print(f"   {failed} activities failed processing, e.g.: {sample}")
+    processed_per_s = float("nan")
+    drain_wall = float("nan")
+    if row["last_processed"] and drained:
+        last = clock.from_text(str(row["last_processed"])).timestamp()
+        drain_wall = last - merged.first_start
+        processed_per_s = (processed + failed) / drain_wall
+    return LevelFigures(
+        concurrency=concurrency,
+        sent=count,
+        accepted=accepted,
+        wall=wall,
+        accepted_per_s=accepted / wall,
+        p50_ms=percentile(merged.latencies, 0.50) * 1000,
+        p99_ms=percentile(merged.latencies, 0.99) * 1000,
+        processed=processed,
+        failed=failed,
+        processed_per_s=processed_per_s,
+        drain_wall=drain_wall,
+    )
+
+
+async def wait_processed(db: Database, time_limit: float, progress: Progress) -> bool:
+    """Wait until the inbox has no pending rows; return False at the time limit."""
+    deadline = time.monotonic() + time_limit
+    while time.monotonic() < deadline:
+        backlog = await pending_count(db)
+        if backlog == 0:
+            return True
+        if progress.due():
+            progress.say(f"waiting for processing: {backlog} pending")
+        await asyncio.sleep(0.2)
+    print(f"   gave up waiting for processing after {time_limit:.0f} s")
+    return False
+
+
+async def probe(bench: BenchInstance, sender: Sender) -> None:
+    """POST one signed activity and insist on 202 before any figure is taken."""
+    url = f"{bench.base_url}/inbox"
+    body = create_note(sender, f"probe{secrets.token_hex(3)}", 0)
+    [(headers, _)] = sign_batch(sender.keys.private_pem, sender.key_id, url, [body])
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body, headers=headers) as response,
+    ):
+        if response.status != 202:
+            raise RuntimeError(f"probe POST answered {response.status}: {await response.text()}")
+
+
+def print_figures(figures: list[LevelFigures], args: argparse.Namespace) -> None:
+    """Print one table of every level and the targets to compare with."""
+    print("\n== inbox results ==")
+    print(f"engine {args.engine}, {args.senders} senders, {args.clients} load process(es)")
+    print(
+        f"{'conc':>5} {'sent':>6} {'202':>6} {'accepted/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'processed':>9} {'failed':>6} {'processed/s':>12}"
+    )
+    for f in figures:
+        print(
+            f"{f.concurrency:>5} {f.sent:>6} {f.accepted:>6} {f.accepted_per_s:>11.0f} "
+            f"{f.p50_ms:>8.1f} {f.p99_ms:>8.1f} {f.processed:>9} {f.failed:>6} "
+            f"{f.processed_per_s:>12.0f}"
+        )
+    print(f"targets: >= {TARGET_ACCEPTED:,.0f}/s accepted, >= {TARGET_PROCESSED:,.0f}/s processed")
+    best = max(figures, key=lambda f: f.accepted_per_s)
+    print(
+        f"best accepted/s {best.accepted_per_s:.0f} "
+        f"({'meets' if best.accepted_per_s >= TARGET_ACCEPTED else 'MISSES'} target); "
+        f"processed/s {best.processed_per_s:.0f} "
+        f"({'meets' if best.processed_per_s >= TARGET_PROCESSED else 'MISSES'} target)"
+    )
+
+
+def plot(figures: list[LevelFigures], path: str, engine: str) -> None:
+    """Write accepted/s and processed/s against concurrency as a PNG, if matplotlib is here."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"matplotlib is not installed: no picture written to {path}")
+        return
+    levels = [f.concurrency for f in figures]
+    fig, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(levels, [f.accepted_per_s for f in figures], marker="o", label="accepted/s")
+    axis.plot(levels, [f.processed_per_s for f in figures], marker="s", label="processed/s")
+    axis.axhline(TARGET_ACCEPTED, linestyle="--", color="C0", alpha=0.5, label="accepted target")
+    axis.axhline(TARGET_PROCESSED, linestyle=":", color="C1", alpha=0.7, label="processed target")
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel("concurrent connections")
+    axis.set_ylabel("activities per second")
+    axis.set_title(f"fedicoop shared inbox ({engine})")
+    axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
+async def main(args: argparse.Namespace) -> int:
+    """Run the benchmark and print its figures."""
+    print(f"machine: {await machine_summary()}")
+    print(f"creating a --dev instance on {args.engine} ...", flush=True)
+    bench = await create_instance(args.engine)
+    server = ServerProcess(bench.directory, bench.port)
+    db: Database | None = None
+    try:
+        print(f"generating {args.senders} sender keys ...", flush=True)
+        senders = make_senders(await asyncio.to_thread(generate_keys, args.senders))
+        db = await bench.open_db()
+        await store_senders(db, senders)
+        print(f"starting: {' '.join(server.command())}", flush=True)
+        server.start()
+        await probe(bench, senders[0])
+        figures = []
+        for concurrency in args.concurrency:
+            figures.append(
+                await run_level(
+                    bench,
+                    db,
+                    senders,
+                    count=args.count,
+                    concurrency=concurrency,
+                    clients=args.clients,
+                    time_limit=args.time_limit,
+                )
+            )
+        print_figures(figures, args)
+        errors = server.count_log('"level": "error"')
+        if errors:
+            print(f"server logged {errors} error lines; see {server.log_path}")
+        if args.plot:
+            plot(figures, args.plot, args.engine)
+    finally:
+        server.stop()
+        if db is not None:
+            await db.close()
+        await bench.remove(keep=args.keep)
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.inbox",
+        description="Measure how fast a real `fedicoop serve` accepts and processes signed "
+        "Create(Note) POSTs to its shared inbox. Prints figures; asserts nothing.",
+    )
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--count", type=int, default=5000, help="activities per level (5000)")
+    parser.add_argument("--senders", type=int, default=50, help="remote sender actors (50)")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[64],
+        help="concurrent connections; a comma list (e.g. 8,32,128) runs one level each (64)",
+    )
+    parser.add_argument("--clients", type=int, default=1, help="load-generator processes (1)")
+    parser.add_argument(
+        "--time-limit", type=float, default=120.0, help="seconds allowed per phase (120)"
+    )
+    parser.add_argument("--plot", metavar="PNG", help="write a curve (needs matplotlib)")
+    parser.add_argument("--keep", action="store_true", help="keep the instance and its database")
+    parser.add_argument("--quick", action="store_true", help="10-second smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.count, args.senders, args.concurrency = 500, 5, [32]
+        args.time_limit = min(args.time_limit, 30.0)
+    if args.count < 1 or args.senders < 1 or args.clients < 1 or min(args.concurrency) < 1:
+        parser.error("--count, --senders, --clients and --concurrency must be positive")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(run_async(main(parse_args())))
