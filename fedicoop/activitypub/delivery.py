@@ -45,6 +45,7 @@ BASE_DELAY = 30.0
 GIVE_UP_AFTER = timedelta(days=2)
 HOST_UNAVAILABLE_AFTER = timedelta(days=3)
 LEASE = timedelta(minutes=2)
+UNAVAILABLE_PROBE = timedelta(hours=6)
 # 401 (key not yet known), 408 (timeout) and 429 (slow down) are worth retrying; other 4xx
 # mean the receiver will never take this activity.
 RETRYABLE_4XX = frozenset({401, 408, 429})
@@ -103,6 +104,8 @@ class Deliverer:
         )
         self._rng = random.Random()
         self._signers: dict[int, ActorRecord] = {}
+        # Hosts given up on for now; shared with the inbox, which revives a host that writes to us.
+        self.unavailable_hosts: set[str] = set()
 
     async def enqueue(
         self, activity_uri: str, body: str, signer: ActorRecord, inboxes: Iterable[str]
@@ -183,7 +186,11 @@ class Deliverer:
                 delivery.host, error or str(status), HOST_UNAVAILABLE_AFTER
             )
             if unavailable:
+                # Days of failure: stop hammering it; one probe every few hours, and any
+                # activity it sends us marks it available again (see InboxReceiver).
                 log.warning("host marked unavailable", extra={"host": delivery.host})
+                self.unavailable_hosts.add(delivery.host)
+                await self.queue.postpone_host(delivery.host, clock.now() + UNAVAILABLE_PROBE)
         await self._settle(delivery, state, status, error, retry_after)
 
     async def _settle(

@@ -24,6 +24,7 @@ from fedicoop.errors import Forbidden, Invalid, NotAuthorized, NotFound
 from fedicoop.ids import new_id
 from fedicoop.instance import Instance
 from fedicoop.storage.actors import ActorRecord
+from fedicoop.storage.deliveries import DeliveryRepository
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class InboxReceiver:
         self.resolver = resolver
         self.writer = writer
         self._domain_blocks: set[str] | None = None
+        self.unavailable_hosts: set[str] = set()
 
     def invalidate_blocks(self) -> None:
         """Forget the cached domain blocks (after an admin changed them)."""
@@ -176,6 +178,24 @@ class InboxReceiver:
         signer = await self._verify(request, activity)
         check_origins(activity, signer)
         await self.writer.put(activity["id"], signer.uri, request.body.decode("utf-8"))
+        await self._mark_host_alive(signer.domain)
+
+    async def _mark_host_alive(self, host: str) -> None:
+        """A host that sends us signed activities is up again: resume delivering to it."""
+        if host in self.unavailable_hosts:
+            self.unavailable_hosts.discard(host)
+            await DeliveryRepository(self.instance.db).host_succeeded(host)
+            await self.instance.db.execute(
+                "UPDATE deliveries SET next_attempt_at = $1 WHERE host = $2 AND state = 'pending'",
+                clock.now_text(),
+                host,
+            )
+
+    async def refresh_unavailable_hosts(self) -> None:
+        """Reload which hosts delivery has given up on for now."""
+        self.unavailable_hosts.update(
+            await DeliveryRepository(self.instance.db).unavailable_hosts()
+        )
 
     async def _check_domain(self, actor_uri: str) -> None:
         if self._domain_blocks is None:

@@ -40,6 +40,7 @@ class Federation:
         self.deliverer = Deliverer(instance, self.fetcher)
         self.writer = InboxWriter(instance)
         self.receiver = InboxReceiver(instance, self.resolver, self.writer)
+        self.receiver.unavailable_hosts = self.deliverer.unavailable_hosts
         self.handlers = HandlerRegistry()
         self.processor = InboxProcessor(self)
         self._instance_actor: ActorRecord | None = None
@@ -48,6 +49,7 @@ class Federation:
     async def start(self) -> None:
         """Load the instance actor and start the inbox and delivery loops."""
         await self.instance_actor()
+        await self.receiver.refresh_unavailable_hosts()
         self._tasks = [
             asyncio.create_task(self.processor.run(), name="inbox-processor"),
             asyncio.create_task(self.deliverer.run(), name="delivery"),

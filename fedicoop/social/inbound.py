@@ -207,6 +207,9 @@ async def on_create(federation: Federation, inbound: Inbound) -> None:
             if record is None:
                 raise
         await _index_mentions(federation, record.id, parsed, sender)
+        if parsed.in_reply_to and not await objects.by_uri(parsed.in_reply_to):
+            # Fetch the parent once so the thread can be shown; its own origin vouches for it.
+            await fetch_and_store(federation, parsed.in_reply_to)
     await _notify_about(federation, parsed, sender)
     await group.announce_if_addressed(federation, sender, parsed, record)
 
