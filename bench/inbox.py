@@ -29,6 +29,7 @@ from bench.common import (
     BenchInstance,
     Progress,
     ServerProcess,
+    cpu_seconds,
     create_instance,
     generate_keys,
     machine_summary,
@@ -92,6 +93,8 @@ class LevelFigures:
     failed: int
     processed_per_s: float
     drain_wall: float
+    cpu_posting: float  # server CPU use while posting, in cores (1.0 = one core busy)
+    cpu_draining: float  # the same from the last POST until the inbox was drained
 
 
 def sender_host(index: int) -> str:
@@ -264,6 +267,7 @@ async def pending_count(db: Database) -> int:
 
 async def run_level(
     bench: BenchInstance,
+    server: ServerProcess,
     db: Database,
     senders: list[Sender],
     *,
@@ -299,6 +303,7 @@ async def run_level(
     print(f"   posting {count} activities with {concurrency} connections ...", flush=True)
     go.set()
     started = time.monotonic()
+    cpu_start = cpu_seconds(server.pid)
     collected: list[LoadResult] = []
     last_done = 0
     while len(collected) < clients:
@@ -315,6 +320,8 @@ async def run_level(
             progress.say(f"posted {posted}/{count} (~{rate:.0f}/s), inbox pending {backlog}")
         if time.monotonic() - started > time_limit + 90:
             raise RuntimeError("load generators did not finish in time")
+    posting_wall = time.monotonic() - started
+    cpu_posted = cpu_seconds(server.pid)
     for worker in workers:
         worker.join(timeout=10)
 
@@ -335,7 +342,10 @@ async def run_level(
     if merged.sample_refusal:
         print(f"   first refusal: {merged.sample_refusal}")
 
+    drain_started = time.monotonic()
     drained = await wait_processed(db, time_limit, progress)
+    drain_time = max(time.monotonic() - drain_started, 1e-9)
+    cpu_drained = cpu_seconds(server.pid)
     row = await db.fetchrow(
         "SELECT count(*) AS n, "
         "sum(CASE WHEN state = 'done' THEN 1 ELSE 0 END) AS done, "
@@ -371,6 +381,8 @@ async def run_level(
         failed=failed,
         processed_per_s=processed_per_s,
         drain_wall=drain_wall,
+        cpu_posting=(cpu_posted - cpu_start) / posting_wall,
+        cpu_draining=(cpu_drained - cpu_posted) / drain_time,
     )
 
 
@@ -407,14 +419,18 @@ def print_figures(figures: list[LevelFigures], args: argparse.Namespace) -> None
     print(f"engine {args.engine}, {args.senders} senders, {args.clients} load process(es)")
     print(
         f"{'conc':>5} {'sent':>6} {'202':>6} {'accepted/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'processed':>9} {'failed':>6} {'processed/s':>12}"
+        f"{'processed':>9} {'failed':>6} {'processed/s':>12} {'cpu post':>9} {'cpu drain':>9}"
     )
     for f in figures:
         print(
             f"{f.concurrency:>5} {f.sent:>6} {f.accepted:>6} {f.accepted_per_s:>11.0f} "
             f"{f.p50_ms:>8.1f} {f.p99_ms:>8.1f} {f.processed:>9} {f.failed:>6} "
-            f"{f.processed_per_s:>12.0f}"
+            f"{f.processed_per_s:>12.0f} {f.cpu_posting:>9.2f} {f.cpu_draining:>9.2f}"
         )
+    print(
+        "processed/s counts from the first POST to the last processed_at; cpu = server "
+        "CPU use in cores (1.00 = one core busy) while posting / while draining the backlog"
+    )
     print(f"targets: >= {TARGET_ACCEPTED:,.0f}/s accepted, >= {TARGET_PROCESSED:,.0f}/s processed")
     best = max(figures, key=lambda f: f.accepted_per_s)
     print(
@@ -465,12 +481,14 @@ async def main(args: argparse.Namespace) -> int:
         await store_senders(db, senders)
         print(f"starting: {' '.join(server.command())}", flush=True)
         server.start()
+        print(f"server pid {server.pid}, log {server.log_path}", flush=True)
         await probe(bench, senders[0])
         figures = []
         for concurrency in args.concurrency:
             figures.append(
                 await run_level(
                     bench,
+                    server,
                     db,
                     senders,
                     count=args.count,

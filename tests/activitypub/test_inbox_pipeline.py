@@ -197,11 +197,14 @@ async def test_announce_of_a_known_note_is_recorded(coop: Coop, mallory: RemoteA
     announce = mallory.activity("Announce", posted.object.uri)
     await coop.receive(mallory, announce)
     # Then the boost is recorded against mallory and the author is notified
-    assert await coop.db.fetchval(
-        "SELECT uri FROM announces WHERE actor_id = $1 AND object_uri = $2",
-        mallory.record.id,
-        posted.object.uri,
-    ) == announce["id"]
+    assert (
+        await coop.db.fetchval(
+            "SELECT uri FROM announces WHERE actor_id = $1 AND object_uri = $2",
+            mallory.record.id,
+            posted.object.uri,
+        )
+        == announce["id"]
+    )
     assert await coop.count("notifications", "type = 'reblog'") == 1
 
 
@@ -453,6 +456,7 @@ async def test_captured_lemmy_announce_fetches_the_page_from_its_origin(
     assert record.type == "Page"
     assert "post 4" in record.content
     # And the boost is recorded against the community
-    assert await coop.db.fetchval(
-        "SELECT actor_id FROM announces WHERE object_uri = $1", page["id"]
-    ) == community.record.id
+    assert (
+        await coop.db.fetchval("SELECT actor_id FROM announces WHERE object_uri = $1", page["id"])
+        == community.record.id
+    )
