@@ -148,4 +148,10 @@ def actor_record(parsed: Actor, raw: str) -> ActorRecord:
         also_known_as=tuple(parsed.also_known_as),
         raw=raw,
         fetched_at=clock.now_text(),
+        avatar_url=parsed.icon_url,
+        header_url=parsed.image_url,
+        fields=tuple(
+            (sanitize_html(f.name or "")[:255], sanitize_html(f.value or "")[:2048])
+            for f in parsed.profile_fields[:16]
+        ),
     )

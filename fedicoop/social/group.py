@@ -5,6 +5,7 @@ from fedicoop.accounts.model import Status
 from fedicoop.activitypub.as2 import ObjectDoc
 from fedicoop.activitypub.documents import OBJECT_CONTEXT, PUBLIC
 from fedicoop.activitypub.runtime import Federation
+from fedicoop.social import timelines
 from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRecord
 from fedicoop.storage.notifications import ReactionRepository
@@ -49,4 +50,7 @@ async def announce_if_addressed(
         "published": clock.as2_time(clock.now()),
     }
     await reactions.add("announces", group.id, record.uri, announce_id)
+    boost_id = await reactions.row_id("announces", announce_id)
+    if boost_id is not None:
+        await timelines.fan_out_boost(federation.instance.db, group, record, boost_id)
     return await federation.publish(announce, group)

@@ -10,7 +10,7 @@ from fedicoop.activitypub.processing import HandlerRegistry, Inbound
 from fedicoop.activitypub.resolver import actor_record
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.errors import FedicoopError, Forbidden
-from fedicoop.social import group
+from fedicoop.social import group, timelines
 from fedicoop.social.notes import NOTE_TYPES, note_from_as
 from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRecord, ActorRepository
@@ -175,7 +175,10 @@ async def on_undo(federation: Federation, inbound: Inbound) -> None:
                 if object_uri:
                     found = (sender.id, object_uri)
             if found is not None and found[0] == sender.id:
+                boost_id = await reactions.row_id(table, undone_id or "")
                 await reactions.remove(table, sender.id, found[1])
+                if boost_id is not None and table == "announces":
+                    await timelines.remove_boost(db, boost_id)
                 return
     if undone_type == "Block" and isinstance(embedded, dict):
         target = await ActorRepository(db).by_uri(id_of(embedded.get("object")) or "")
@@ -207,6 +210,7 @@ async def on_create(federation: Federation, inbound: Inbound) -> None:
             if record is None:
                 raise
         await _index_mentions(federation, record.id, parsed, sender)
+        await timelines.fan_out_status(federation.instance.db, sender, record)
         if parsed.in_reply_to and not await objects.by_uri(parsed.in_reply_to):
             # Fetch the parent once so the thread can be shown; its own origin vouches for it.
             await fetch_and_store(federation, parsed.in_reply_to)
@@ -308,6 +312,8 @@ async def on_delete(federation: Federation, inbound: Inbound) -> None:
         raise Forbidden("only the author may delete a post")
     await objects.add_tombstone(target, sender.uri)
     await objects.mark_deleted(target)
+    if record is not None:
+        await timelines.remove_from_timelines(db, record.id)
 
 
 async def on_announce(federation: Federation, inbound: Inbound) -> None:
@@ -328,9 +334,11 @@ async def on_announce(federation: Federation, inbound: Inbound) -> None:
         return
     if record.visibility not in ("public", "unlisted"):
         return
-    await ReactionRepository(federation.instance.db).add(
-        "announces", sender.id, object_uri, inbound.activity.id or ""
-    )
+    reactions = ReactionRepository(federation.instance.db)
+    if await reactions.add("announces", sender.id, object_uri, inbound.activity.id or ""):
+        boost_id = await reactions.row_id("announces", inbound.activity.id or "")
+        if boost_id is not None:
+            await timelines.fan_out_boost(federation.instance.db, sender, record, boost_id)
     author = await ActorRepository(federation.instance.db).get(record.actor_id)
     if author is not None:
         await _notify(federation, author, "reblog", sender, object_uri)

@@ -9,6 +9,7 @@ from fedicoop.activitypub.documents import OBJECT_CONTEXT, PUBLIC, dumps
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.errors import Conflict, Forbidden, Invalid, NotFound
 from fedicoop.ids import new_id
+from fedicoop.social import timelines
 from fedicoop.social.addressing import Visibility, address
 from fedicoop.social.notes import (
     MAX_TEXT,
@@ -136,6 +137,7 @@ async def post_note(
                 stored.id,
                 tag,
             )
+        await timelines.fan_out_status(tx, author, stored)
     body = {key: value for key, value in note.items() if key != "@context"}
     create = _activity(federation, "Create", author, body, to=to, cc=cc, published=published)
     if note.get("audience"):
@@ -154,6 +156,7 @@ async def delete_note(federation: Federation, author: ActorRecord, uri: str) -> 
         raise Forbidden("only the author may delete a post")
     tombstone = {"id": uri, "type": "Tombstone", "formerType": record.type}
     await objects.mark_deleted(uri, dumps({"@context": OBJECT_CONTEXT, **tombstone}))
+    await timelines.remove_from_timelines(federation.instance.db, record.id)
     await objects.add_tombstone(uri, author.uri)
     delete = _activity(
         federation, "Delete", author, tombstone, to=[PUBLIC], cc=list(record.addressed)
@@ -219,6 +222,10 @@ async def react(federation: Federation, actor: ActorRecord, kind: str, uri: str)
         }
     activity = _activity(federation, kind, actor, uri, **extra)
     await reactions.add(table, actor.id, uri, activity["id"])
+    if kind == "Announce":
+        boost_id = await reactions.row_id(table, activity["id"])
+        if boost_id is not None:
+            await timelines.fan_out_boost(federation.instance.db, actor, record, boost_id)
     await federation.publish(activity, actor, extra_recipients=[author])
     return str(activity["id"])
 
@@ -231,7 +238,10 @@ async def unreact(federation: Federation, actor: ActorRecord, kind: str, uri: st
     if activity_uri is None:
         return
     _, author = await _object_and_author(federation, uri)
+    boost_id = await reactions.row_id(table, activity_uri)
     await reactions.remove(table, actor.id, uri)
+    if boost_id is not None and kind == "Announce":
+        await timelines.remove_boost(federation.instance.db, boost_id)
     original = {"id": activity_uri, "type": kind, "actor": actor.uri, "object": uri}
     to = [author.uri] if kind == "Like" else [PUBLIC]
     undo = _activity(federation, "Undo", actor, original, to=to, cc=[actor.followers_uri])

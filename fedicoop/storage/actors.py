@@ -35,6 +35,9 @@ class ActorRecord:
     also_known_as: tuple[str, ...] = ()
     raw: str | None = None
     fetched_at: str | None = None
+    avatar_url: str | None = None
+    header_url: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
     id: int = 0
     created_at: str = ""
     updated_at: str = ""
@@ -65,6 +68,8 @@ def _to_row(actor: ActorRecord) -> list[Any]:
             value = int(value)
         elif name == "also_known_as":
             value = json.dumps(list(value))
+        elif name == "fields":
+            value = json.dumps([list(pair) for pair in value])
         values.append(value)
     return values
 
@@ -74,6 +79,7 @@ def _from_row(row: Row) -> ActorRecord:
     values["local"] = bool(values["local"])
     values["locked"] = bool(values["locked"])
     values["also_known_as"] = tuple(json.loads(values["also_known_as"] or "[]"))
+    values["fields"] = tuple(tuple(pair) for pair in json.loads(values["fields"] or "[]"))
     return ActorRecord(**values)
 
 
@@ -164,19 +170,22 @@ class ActorRepository:
             actor_id,
         )
 
-    async def update_profile(
-        self, actor_id: int, *, display_name: str, summary: str, locked: bool
-    ) -> None:
-        """Change a local actor's public profile."""
+    async def update_profile(self, actor: ActorRecord) -> ActorRecord:
+        """Store a local actor's edited public profile (name, bio, lock, images, fields)."""
+        stamp = clock.now_text()
         await self.db.execute(
-            "UPDATE actors SET display_name = $1, summary = $2, locked = $3, updated_at = $4 "
-            "WHERE id = $5",
-            display_name,
-            summary,
-            int(locked),
-            clock.now_text(),
-            actor_id,
+            "UPDATE actors SET display_name = $1, summary = $2, locked = $3, avatar_url = $4, "
+            "header_url = $5, fields = $6, updated_at = $7 WHERE id = $8",
+            actor.display_name,
+            actor.summary,
+            int(actor.locked),
+            actor.avatar_url,
+            actor.header_url,
+            json.dumps([list(pair) for pair in actor.fields]),
+            stamp,
+            actor.id,
         )
+        return replace(actor, updated_at=stamp)
 
     async def count_local(self, actor_type: str = "Person") -> int:
         """Return how many local actors of a type exist."""
@@ -185,3 +194,6 @@ class ActorRepository:
                 "SELECT count(*) FROM actors WHERE local = 1 AND type = $1", actor_type
             )
         )
+
+
+actor_from_row = _from_row

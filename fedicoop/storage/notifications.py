@@ -99,6 +99,12 @@ class ReactionRepository:
         )
         return str(value) if value else None
 
+    async def row_id(self, table: str, activity_uri: str) -> int | None:
+        """Return the row id of a like or boost (a boost's id is its timeline/status id)."""
+        assert table in ("likes", "announces")
+        value = await self.db.fetchval(f"SELECT id FROM {table} WHERE uri = $1", activity_uri)
+        return int(value) if value is not None else None
+
     async def count(self, table: str, object_uri: str) -> int:
         """Return how many likes or boosts an object has."""
         assert table in ("likes", "announces")

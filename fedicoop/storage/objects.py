@@ -224,3 +224,6 @@ class ObjectRepository:
             limit,
         )
         return [_activity_from_row(row) for row in rows]
+
+
+object_from_row = _object_from_row

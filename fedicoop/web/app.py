@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from fedicoop.api import setup as client_api
 from fedicoop.errors import Unavailable
 from fedicoop.instance import Instance
 from fedicoop.services import build_federation
@@ -37,6 +38,7 @@ def create_app(instance: Instance, *, background: bool = True) -> web.Applicatio
     app.router.add_get("/health", health)
     discovery.setup(app)
     activitypub_routes.setup(app)
+    client_api.setup(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if background:

@@ -24,7 +24,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except FedicoopError as error:
-        return web.json_response(error_body(error.message, field=error.field), status=error.status)
+        retry_after = getattr(error, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return web.json_response(
+            error_body(error.message, field=error.field), status=error.status, headers=headers
+        )
     except web.HTTPException as error:
         if error.status < 400 or error.content_type == "application/json":
             raise

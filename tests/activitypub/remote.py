@@ -255,6 +255,29 @@ class Origin:
         """Serve a document at the path of its id."""
         self.documents[urlsplit(document["id"]).path] = document
 
+    def serve_actor(self, actor: RemoteActor) -> None:
+        """Serve an actor's document with its public key, as its server would."""
+        record = actor.record
+        self.serve(
+            {
+                "@context": [
+                    "https://www.w3.org/ns/activitystreams",
+                    "https://w3id.org/security/v1",
+                ],
+                "id": record.uri,
+                "type": record.type,
+                "preferredUsername": record.username,
+                "inbox": record.inbox,
+                "outbox": record.outbox,
+                "followers": record.followers_uri,
+                "publicKey": {
+                    "id": record.key_id,
+                    "owner": record.uri,
+                    "publicKeyPem": record.public_key_pem,
+                },
+            }
+        )
+
     async def handle(self, request: web.Request) -> web.Response:
         document = self.documents.get(request.path)
         if document is None:

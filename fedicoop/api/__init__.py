@@ -1,0 +1,1 @@
+"""The Mastodon client REST API and OAuth endpoints (interfaces over the services)."""
