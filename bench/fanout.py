@@ -314,6 +314,21 @@ async def wait_for_hosts(
     return sink.of(matches)
 
 
+async def wait_settled(db: Database, activity_uri: str, time_limit: float = 15.0) -> int:
+    """Wait until no delivery of an activity is pending (so stopping loses no settle)."""
+    deadline = time.monotonic() + time_limit
+    while True:
+        pending = int(
+            await db.fetchval(
+                "SELECT count(*) FROM deliveries WHERE activity_uri = $1 AND state = 'pending'",
+                activity_uri,
+            )
+        )
+        if pending == 0 or time.monotonic() > deadline:
+            return pending
+        await asyncio.sleep(0.1)
+
+
 def figures_of(
     label: str,
     found: list[Arrival],
@@ -381,6 +396,8 @@ async def headline(
         cpu_seconds(server.pid) - cpu_before[0],
         sink.cpu_seconds() - cpu_before[1],
     )
+    announce_uri = found[0].activity_id if found else ""
+    unsettled = await wait_settled(db, announce_uri)
     stored = await db.fetchval("SELECT published FROM objects WHERE uri = $1", note_uri)
     create = await db.fetchrow(
         "SELECT received_at, processed_at FROM inbox WHERE raw LIKE $1 AND raw LIKE $2",
@@ -388,10 +405,10 @@ async def headline(
         f"%{note_uri}%",
     )
     queued = await db.fetchrow(
-        "SELECT min(created_at) AS first, count(*) AS n, "
+        "SELECT min(created_at) AS first, max(updated_at) AS last_settled, count(*) AS n, "
         "sum(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END) AS delivered, "
-        "max(attempts) AS attempts FROM deliveries WHERE body LIKE $1",
-        f'%"type":"Announce"%"object":"{note_uri}"%',
+        "max(attempts) AS attempts FROM deliveries WHERE activity_uri = $1",
+        announce_uri,
     )
     figures = figures_of("fedicoop serve (concurrency 32)", found, hosts, wall(stored), cpu_used)
     print("   timeline (seconds after the post was stored):")
@@ -404,9 +421,12 @@ async def headline(
         ("Announce queued for delivery", wall(queued and queued["first"])),
         ("first host received it", figures.first_arrival),
         ("last host received it", figures.last_arrival),
+        ("last delivery settled in the queue", wall(queued and queued["last_settled"])),
     ]
     for name, moment in steps:
         print(f"     {moment - figures.started:+7.2f}  {name}")
+    if unsettled:
+        print(f"   {unsettled} deliveries still unsettled 15 s after the last arrival")
     if queued:
         print(
             f"   deliveries queued {queued['n']}, delivered {queued['delivered']}, "
@@ -458,6 +478,7 @@ async def in_process(
             instance.db,
             Progress(),
         )
+        await wait_settled(instance.db, activity_uri)
         return figures_of(
             f"in-process Deliverer(concurrency={concurrency}, per_host={per_host})",
             found,
