@@ -1,6 +1,7 @@
 """Local actors and collections as ActivityStreams documents (internal → AS)."""
 
 import json
+import mimetypes
 from typing import Any
 
 from fedicoop.activitypub.jsonld import AS_CONTEXT, DEFAULT_CONTEXT, SECURITY_CONTEXT
@@ -45,7 +46,7 @@ def actor_document(actor: ActorRecord) -> dict[str, Any]:
         "followers": actor.followers_uri,
         "following": actor.following_uri,
         "endpoints": {"sharedInbox": actor.shared_inbox},
-        "manuallyApprovesFollowers": actor.locked or actor.type == "Application",
+        "manuallyApprovesFollowers": actor.locked,
         "discoverable": actor.type != "Application",
         "publicKey": {
             "id": actor.key_id,
@@ -56,11 +57,29 @@ def actor_document(actor: ActorRecord) -> dict[str, Any]:
     }
     if actor.type != "Application":
         document["featured"] = actor.featured_uri
+    if actor.avatar_url:
+        document["icon"] = _image(actor.avatar_url)
+    if actor.header_url:
+        document["image"] = _image(actor.header_url)
+    if actor.fields:
+        # Profile metadata as Mastodon publishes it: name in plain text, value in HTML.
+        document["attachment"] = [
+            {"type": "PropertyValue", "name": name, "value": value} for name, value in actor.fields
+        ]
     if actor.also_known_as:
         document["alsoKnownAs"] = list(actor.also_known_as)
     if actor.moved_to:
         document["movedTo"] = actor.moved_to
     return {key: value for key, value in document.items() if value is not None}
+
+
+def _image(url: str) -> dict[str, Any]:
+    """Return an avatar or header as an Image with its media type (from our file names)."""
+    image: dict[str, Any] = {"type": "Image", "url": url}
+    media_type, _ = mimetypes.guess_type(url)
+    if media_type and media_type.startswith("image/"):
+        image["mediaType"] = media_type
+    return image
 
 
 def ordered_collection(uri: str, total: int, *, first: str | None = None) -> dict[str, Any]:

@@ -58,8 +58,8 @@ class Resolver:
         if stored and not refresh:
             return stored
         if stored and refresh:
-            last = self._key_refetched.get(key_id, 0.0)
-            if time.monotonic() - last < KEY_REFETCH_INTERVAL:
+            last = self._key_refetched.get(key_id)
+            if last is not None and time.monotonic() - last < KEY_REFETCH_INTERVAL:
                 return stored
             self._key_refetched[key_id] = time.monotonic()
         owner_uri = key_id.split("#", 1)[0]

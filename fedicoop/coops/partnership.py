@@ -142,7 +142,8 @@ async def add_partner(federation: Federation, handle: str) -> PartnerState:
         }
         await repository.put(theirs.id, state, their_offer)
         await federation.publish(accept, ours, extra_recipients=[theirs])
-    elif current is None or current is PartnerState.OFFERED:
+    else:
+        # Also when already active: re-offering lets a peer that lost track accept again.
         offer = _offer(federation, ours, theirs)
         await repository.put(theirs.id, state, offer["id"])
         await federation.publish(offer, ours, extra_recipients=[theirs])
@@ -164,9 +165,10 @@ async def remove_partner(federation: Federation, handle: str) -> None:
         "type": "Undo",
         "actor": ours.uri,
         "object": {
-            "id": stored[1],
             "type": "Offer",
+            "actor": ours.uri,
             "object": {"type": PARTNERSHIP_TYPE, "actor": ours.uri, "object": theirs.uri},
+            **({"id": stored[1]} if _ours(federation, stored[1]) else {}),
         },
         "to": [theirs.uri],
     }
@@ -191,6 +193,10 @@ async def active_partner_groups(federation: Federation) -> list[ActorRecord]:
     return [p.group for p in await list_partners(federation) if p.state is PartnerState.ACTIVE]
 
 
+def _ours(federation: Federation, uri: str | None) -> bool:
+    return bool(uri) and str(uri).startswith(federation.instance.config.base_url + "/")
+
+
 def _is_partnership(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == PARTNERSHIP_TYPE
 
@@ -202,12 +208,12 @@ async def on_offer(federation: Federation, inbound: Inbound) -> None:
         return
     ours = await federation.group_actor()
     sender = await federation.resolver.actor(inbound.sender)
-    if sender.type != "Group" or id_of(embedded["object"]) != ours.uri:
+    if sender.type != "Group" or id_of(embedded.get("object")) != ours.uri:
         return
     repository = PartnershipRepository(federation)
     stored = await repository.get(sender.id)
     state = next_state(stored[0] if stored else None, "they_offer")
-    if stored and stored[0] is PartnerState.OFFERED:
+    if stored and stored[0] in (PartnerState.OFFERED, PartnerState.ACTIVE):
         # Both admins added each other: accept theirs so both sides agree it is active.
         await repository.put(sender.id, state, inbound.activity.id)
         accept = {

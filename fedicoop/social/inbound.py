@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from fedicoop import clock
 from fedicoop.activitypub.as2 import ObjectDoc, id_of, parse_object, same_origin
 from fedicoop.activitypub.documents import OBJECT_CONTEXT
 from fedicoop.activitypub.fetch import FetchError
@@ -10,7 +11,7 @@ from fedicoop.activitypub.processing import HandlerRegistry, Inbound
 from fedicoop.activitypub.resolver import actor_record
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.errors import FedicoopError, Forbidden
-from fedicoop.social import group, timelines
+from fedicoop.social import group, polls, timelines
 from fedicoop.social.notes import NOTE_TYPES, note_from_as
 from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRecord, ActorRepository
@@ -21,6 +22,7 @@ from fedicoop.storage.notifications import (
     ReportRepository,
 )
 from fedicoop.storage.objects import ObjectRepository
+from fedicoop.streaming import user_stream
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,12 @@ async def _notify(
         return
     account = await AccountRepository(federation.instance.db).by_actor(actor.id)
     if account is not None:
-        await NotificationRepository(federation.instance.db).add(account.id, kind, source.id, uri)
+        notification_id = await NotificationRepository(federation.instance.db).add(
+            account.id, kind, source.id, uri
+        )
+        await federation.streams.publish(
+            user_stream(account.id), "notification", str(notification_id)
+        )
 
 
 async def on_follow(federation: Federation, inbound: Inbound) -> None:
@@ -178,7 +185,7 @@ async def on_undo(federation: Federation, inbound: Inbound) -> None:
                 boost_id = await reactions.row_id(table, undone_id or "")
                 await reactions.remove(table, sender.id, found[1])
                 if boost_id is not None and table == "announces":
-                    await timelines.remove_boost(db, boost_id)
+                    await timelines.remove_boost(db, boost_id, streams=federation.streams)
                 return
     if undone_type == "Block" and isinstance(embedded, dict):
         target = await ActorRepository(db).by_uri(id_of(embedded.get("object")) or "")
@@ -210,7 +217,9 @@ async def on_create(federation: Federation, inbound: Inbound) -> None:
             if record is None:
                 raise
         await _index_mentions(federation, record.id, parsed, sender)
-        await timelines.fan_out_status(federation.instance.db, sender, record)
+        await timelines.fan_out_status(
+            federation.instance.db, sender, record, streams=federation.streams
+        )
         if parsed.in_reply_to and not await objects.by_uri(parsed.in_reply_to):
             # Fetch the parent once so the thread can be shown; its own origin vouches for it.
             await fetch_and_store(federation, parsed.in_reply_to)
@@ -300,7 +309,7 @@ async def on_delete(federation: Federation, inbound: Inbound) -> None:
         )
         await db.execute(
             "UPDATE objects SET deleted_at = $1, content = '' WHERE actor_id = $2",
-            inbound.activity.published.isoformat() if inbound.activity.published else "deleted",
+            clock.now_text(),
             sender.id,
         )
         return
@@ -313,7 +322,7 @@ async def on_delete(federation: Federation, inbound: Inbound) -> None:
     await objects.add_tombstone(target, sender.uri)
     await objects.mark_deleted(target)
     if record is not None:
-        await timelines.remove_from_timelines(db, record.id)
+        await timelines.remove_from_timelines(db, record.id, streams=federation.streams)
 
 
 async def on_announce(federation: Federation, inbound: Inbound) -> None:
@@ -321,8 +330,11 @@ async def on_announce(federation: Federation, inbound: Inbound) -> None:
     sender = await _sender(federation, inbound)
     object_uri = inbound.activity.object_id
     embedded = inbound.document.get("object")
-    if isinstance(embedded, dict) and embedded.get("type") in ("Create", "Update", "Delete"):
-        # FEP-1b12 groups (Lemmy, fedicoop) relay activities; look at what is inside.
+    if isinstance(embedded, dict) and embedded.get("type") in ("Update", "Delete"):
+        # A relayed edit or deletion is not a boost; the author's own activity applies it.
+        return
+    if isinstance(embedded, dict) and embedded.get("type") == "Create":
+        # FEP-1b12 groups (Lemmy) relay Create activities; what is boosted is the object inside.
         object_uri = id_of(embedded.get("object"))
     if not object_uri:
         return
@@ -338,7 +350,9 @@ async def on_announce(federation: Federation, inbound: Inbound) -> None:
     if await reactions.add("announces", sender.id, object_uri, inbound.activity.id or ""):
         boost_id = await reactions.row_id("announces", inbound.activity.id or "")
         if boost_id is not None:
-            await timelines.fan_out_boost(federation.instance.db, sender, record, boost_id)
+            await timelines.fan_out_boost(
+                federation.instance.db, sender, record, boost_id, streams=federation.streams
+            )
     author = await ActorRepository(federation.instance.db).get(record.actor_id)
     if author is not None:
         await _notify(federation, author, "reblog", sender, object_uri)
@@ -408,6 +422,42 @@ async def on_flag(federation: Federation, inbound: Inbound) -> None:
     )
 
 
+async def on_create_note(federation: Federation, inbound: Inbound) -> None:
+    """A Note naming a choice of one of our polls is a vote (as Mastodon sends it); else a post."""
+    embedded = inbound.document.get("object")
+    if isinstance(embedded, dict):
+        question = await polls.local_question_for_vote(federation.instance.db, embedded)
+        if question is not None:
+            # A vote is never a status: it is counted, not stored or shown.
+            voter = await _sender(federation, inbound)
+            await polls.receive_vote(federation, voter, question, embedded)
+            return
+    await on_create(federation, inbound)
+
+
+async def on_create_question(federation: Federation, inbound: Inbound) -> None:
+    """Store a received poll as a post, and its choices and totals in `polls`."""
+    await on_create(federation, inbound)
+    sender = await _sender(federation, inbound)
+    embedded = inbound.document.get("object")
+    await polls.store_remote_question(federation.instance.db, sender, embedded)
+
+
+async def on_update_question(federation: Federation, inbound: Inbound) -> None:
+    """New totals of a remote poll; an edit too when the Question says it was `updated`."""
+    embedded = inbound.document.get("object")
+    if not isinstance(embedded, dict):
+        return
+    record = await ObjectRepository(federation.instance.db).by_uri(str(embedded.get("id") or ""))
+    if record is not None and record.local:
+        return  # our own Update delivered to local followers: we counted it already
+    # Totals change with every vote; only an `updated` time marks an edit of the text.
+    if embedded.get("updated"):
+        await on_update(federation, inbound)
+    sender = await _sender(federation, inbound)
+    await polls.store_remote_question(federation.instance.db, sender, embedded)
+
+
 def register(handlers: HandlerRegistry) -> None:
     """Plug the social handlers into the inbox."""
     handlers.add("Follow", on_follow)
@@ -421,3 +471,6 @@ def register(handlers: HandlerRegistry) -> None:
     handlers.add("Like", on_like)
     handlers.add("Block", on_block)
     handlers.add("Flag", on_flag)
+    handlers.add("Create", on_create_note, "Note")
+    handlers.add("Create", on_create_question, "Question")
+    handlers.add("Update", on_update_question, "Question")

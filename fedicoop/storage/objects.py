@@ -171,6 +171,17 @@ class ObjectRepository:
         )
         return changed > 0
 
+    async def with_hashtag(self, name: str, *, limit: int = 20) -> list[ObjectRecord]:
+        """Return recent live public posts carrying a hashtag."""
+        rows = await self.db.fetch(
+            "SELECT o.* FROM hashtags h JOIN objects o ON o.id = h.object_id "
+            "WHERE h.name = $1 AND o.deleted_at IS NULL AND o.visibility = 'public' "
+            "ORDER BY o.id DESC LIMIT $2",
+            name,
+            limit,
+        )
+        return [_object_from_row(row) for row in rows]
+
     async def count_local(self) -> int:
         """Return how many live local objects exist (NodeInfo's localPosts)."""
         return int(

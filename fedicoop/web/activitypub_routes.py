@@ -157,14 +157,18 @@ async def outbox(request: web.Request) -> web.Response:
     for item in items:
         item.pop("@context", None)
     next_page = f"{uri}?page=true&max_id={activities[-1].id}" if len(activities) == 20 else None
-    return activity_response(ordered_page(f"{request.url}", uri, items, next_page=next_page))
+    page_id = f"{uri}?page=true" + (f"&max_id={max_id}" if max_id else "")
+    return activity_response(ordered_page(page_id, uri, items, next_page=next_page))
 
 
 async def featured(request: web.Request) -> web.Response:
-    """Serve an actor's pinned posts (none can be pinned yet)."""
+    """Serve an actor's pinned public posts, embedded as Mastodon does."""
+    from fedicoop.social.marks import pinned_documents
+
     record = await _local_actor(request)
-    document = ordered_collection(f"{record.uri}/collections/featured", 0)
-    document["orderedItems"] = []
+    items = await pinned_documents(request.app[INSTANCE].db, record.id)
+    document = ordered_collection(f"{record.uri}/collections/featured", len(items))
+    document["orderedItems"] = items
     return activity_response(document)
 
 
@@ -180,6 +184,30 @@ async def object_document(request: web.Request) -> web.Response:
     if not wants_activity_json(request):
         return _html_page("Post", record.content)
     return activity_response(record.raw)
+
+
+async def profile_object(request: web.Request) -> web.Response:
+    """Serve /@username/ID, the `url` of a local post: the page, or the object for servers."""
+    await _local_actor(request)
+    return await object_document(request)
+
+
+async def instance_collection(request: web.Request) -> web.Response:
+    """The instance actor posts nothing and follows no one: empty collections."""
+    federation = request.app[FEDERATION]
+    actor = await federation.instance_actor()
+    document = ordered_collection(f"{actor.uri}/{request.match_info['name']}", 0)
+    document["orderedItems"] = []
+    return activity_response(document)
+
+
+async def hashtag_page(request: web.Request) -> web.Response:
+    """Serve /tags/NAME: recent public local posts with that hashtag, as a page."""
+    instance = request.app[INSTANCE]
+    name = request.match_info["name"].lower()[:64]
+    rows = await ObjectRepository(instance.db).with_hashtag(name, limit=20)
+    items = "".join(f"<article>{row.content}</article>" for row in rows)
+    return _html_page(f"#{name}", f"<h1>#{html.escape(name)}</h1>{items or '<p>No posts.</p>'}")
 
 
 async def activity_document(request: web.Request) -> web.Response:
@@ -239,4 +267,7 @@ def setup(app: web.Application) -> None:
     router.add_get("/users/{username}/following", following)
     router.add_get("/users/{username}/collections/featured", featured)
     router.add_get("/objects/{object_id}", object_document)
+    router.add_get("/@{username}/{object_id}", profile_object)
+    router.add_get("/actor/{name:outbox|followers|following}", instance_collection)
+    router.add_get("/tags/{name}", hashtag_page)
     router.add_get("/activities/{activity_id}", activity_document)

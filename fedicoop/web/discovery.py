@@ -1,5 +1,6 @@
 """Discovery: WebFinger (RFC 7033), host-meta, NodeInfo 2.0/2.1, and our JSON-LD context."""
 
+import json
 from typing import Any
 from urllib.parse import unquote
 
@@ -25,6 +26,9 @@ async def _actor_for_resource(request: web.Request, resource: str) -> ActorRecor
     instance = request.app[INSTANCE]
     actors = ActorRepository(instance.db)
     if resource.startswith(("http://", "https://")):
+        # Only URLs on our own origin name our accounts (not https://evil.example/@alice).
+        if not resource.startswith(instance.config.base_url + "/"):
+            raise NotFound(f"{resource} is not on {instance.domain}")
         actor = await actors.by_uri(resource)
         if actor is None:
             # A profile URL (/@name) names the same actor as its id.
@@ -114,7 +118,7 @@ async def nodeinfo(request: web.Request) -> web.Response:
         },
     }
     content_type = f'application/json; profile="{NODEINFO_SCHEMAS[version]}#"'
-    return web.json_response(body, headers={**CORS, "Content-Type": content_type})
+    return web.Response(text=json.dumps(body), headers={**CORS, "Content-Type": content_type})
 
 
 async def context_document(request: web.Request) -> web.Response:
