@@ -70,6 +70,9 @@ def decode_activity(body: bytes) -> dict[str, Any]:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise Invalid(f"body is not JSON: {error}") from error
+    except RecursionError as error:
+        # "[[[[…" nested 100,000 deep fits in the size limit and would crash the parser.
+        raise Invalid("the activity is nested too deeply") from error
     if not isinstance(document, dict):
         raise Invalid("an activity must be a JSON object")
     if _depth(document) > MAX_DEPTH:
@@ -198,12 +201,19 @@ class InboxReceiver:
         )
 
     async def _check_domain(self, actor_uri: str) -> None:
+        host = origin_of(actor_uri).split("://", 1)[-1]
+        if await self.is_blocked(host):
+            raise Forbidden(f"{host} is blocked by this co-op")
+
+    async def is_blocked(self, host: str) -> bool:
+        """Return whether a host or any domain above it is blocked (sub.evil.example too)."""
         if self._domain_blocks is None:
             rows = await self.instance.db.fetch("SELECT domain FROM domain_blocks")
-            self._domain_blocks = {str(row["domain"]) for row in rows}
-        host = origin_of(actor_uri).split("://", 1)[-1]
-        if host in self._domain_blocks or host.split(":")[0] in self._domain_blocks:
-            raise Forbidden(f"{host} is blocked by this co-op")
+            self._domain_blocks = {str(row["domain"]).lower() for row in rows}
+        name = host.lower().split(":")[0]
+        labels = name.split(".")
+        candidates = {host.lower()} | {".".join(labels[i:]) for i in range(len(labels))}
+        return bool(candidates & self._domain_blocks)
 
     async def _verify(self, request: InboundRequest, activity: dict[str, Any]) -> ActorRecord:
         parsed = parse_signature(
@@ -218,7 +228,7 @@ class InboxReceiver:
         )
         try:
             signer = await self.resolver.actor_for_key(parsed.key_id)
-        except NotFound as error:
+        except (NotFound, Invalid) as error:
             if activity["type"] == "Delete" and id_of(activity.get("object")) == id_of(
                 activity["actor"]
             ):
@@ -229,7 +239,10 @@ class InboxReceiver:
         if self._valid(parsed, signer):
             return signer
         # The key may have rotated: refetch it once (rate-limited inside the resolver).
-        refreshed = await self.resolver.actor_for_key(parsed.key_id, refresh=True)
+        try:
+            refreshed = await self.resolver.actor_for_key(parsed.key_id, refresh=True)
+        except (NotFound, Invalid) as error:
+            raise SignatureError("signature does not verify") from error
         if refreshed.public_key_pem != signer.public_key_pem and self._valid(parsed, refreshed):
             return refreshed
         raise SignatureError("signature does not verify")

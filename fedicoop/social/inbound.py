@@ -2,6 +2,7 @@
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from fedicoop import clock
 from fedicoop.activitypub.as2 import ObjectDoc, id_of, parse_object, same_origin
@@ -10,6 +11,7 @@ from fedicoop.activitypub.fetch import FetchError
 from fedicoop.activitypub.processing import HandlerRegistry, Inbound
 from fedicoop.activitypub.resolver import actor_record
 from fedicoop.activitypub.runtime import Federation
+from fedicoop.activitypub.sanitize import html_to_text
 from fedicoop.errors import FedicoopError, Forbidden
 from fedicoop.social import group, polls, timelines
 from fedicoop.social.notes import NOTE_TYPES, note_from_as
@@ -360,6 +362,9 @@ async def on_announce(federation: Federation, inbound: Inbound) -> None:
 
 async def fetch_and_store(federation: Federation, uri: str) -> Any:
     """Fetch a remote post by URL (its own origin vouches for it) and store it."""
+    # A boost must not smuggle in posts from a domain this co-op blocks.
+    if await federation.receiver.is_blocked(urlsplit(uri).netloc):
+        return None
     try:
         document = await federation.fetcher.get_activity(uri)
     except FetchError as error:
@@ -367,6 +372,8 @@ async def fetch_and_store(federation: Federation, uri: str) -> Any:
         return None
     parsed = parse_object(document.data)
     if parsed.type not in NOTE_TYPES or not parsed.attributed_to:
+        return None
+    if await federation.receiver.is_blocked(urlsplit(parsed.attributed_to).netloc):
         return None
     author = await federation.resolver.actor(parsed.attributed_to)
     objects = ObjectRepository(federation.instance.db)
@@ -418,7 +425,7 @@ async def on_flag(federation: Federation, inbound: Inbound) -> None:
         inbound.activity.id or "",
         sender.uri,
         targets,
-        (inbound.activity.content or "")[:2000],
+        html_to_text(inbound.activity.content or "")[:2000],
     )
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from fedicoop import __version__
 from fedicoop.activitypub.jsonld import bundled_context, fedicoop_context
-from fedicoop.errors import Invalid, NotFound
+from fedicoop.errors import NotFound
 from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.objects import ObjectRepository
@@ -49,7 +49,10 @@ async def webfinger(request: web.Request) -> web.Response:
     """Answer `?resource=acct:user@host` (or an actor URL) with a JRD."""
     resource = unquote(request.query.get("resource", "")).strip()
     if not resource:
-        raise Invalid("the resource parameter is required")
+        # RFC 7033 §4.2: a missing resource is a 400, and every answer carries CORS (§5).
+        return web.json_response(
+            {"error": "the resource parameter is required"}, status=400, headers=CORS
+        )
     try:
         actor = await _actor_for_resource(request, resource)
     except NotFound as error:
@@ -118,7 +121,10 @@ async def nodeinfo(request: web.Request) -> web.Response:
         },
     }
     content_type = f'application/json; profile="{NODEINFO_SCHEMAS[version]}#"'
-    return web.Response(text=json.dumps(body), headers={**CORS, "Content-Type": content_type})
+    # Bytes, so aiohttp keeps the quoted profile parameter exactly as written.
+    return web.Response(
+        body=json.dumps(body).encode(), headers={**CORS, "Content-Type": content_type}
+    )
 
 
 async def context_document(request: web.Request) -> web.Response:

@@ -28,6 +28,7 @@ from fedicoop.activitypub.signatures import load_private_key, sign_request
 from fedicoop.bootstrap import init_instance
 from fedicoop.instance import Instance, open_instance
 from fedicoop.storage.actors import ActorRecord, ActorRepository
+from fedicoop.storage.database import Database, Executor
 from fedicoop.web.app import create_app
 from fedicoop.web.keys import FEDERATION
 from tests.servers import free_port
@@ -103,7 +104,7 @@ class RemoteActor:
 
     def create(self, note: dict[str, Any], **more: Any) -> dict[str, Any]:
         """Return Create(note) addressed as the note is."""
-        addressing = {key: note[key] for key in ("to", "cc") if key in note}
+        addressing: dict[str, Any] = {key: note[key] for key in ("to", "cc") if key in note}
         return self.activity("Create", note, **{**addressing, **more})
 
     def signed_headers(
@@ -129,7 +130,7 @@ class RemoteActor:
 
 
 async def add_remote_actor(
-    db: Any,
+    db: Executor,
     uri: str,
     *,
     key: str | None = None,
@@ -166,7 +167,7 @@ class Coop:
 
     instance: Instance
     server: TestServer
-    client: TestClient[web.Request, web.Application]
+    client: TestClient[Any, Any]
 
     @property
     def federation(self) -> Federation:
@@ -174,7 +175,7 @@ class Coop:
         return self.server.app[FEDERATION]
 
     @property
-    def db(self) -> Any:
+    def db(self) -> Database:
         return self.instance.db
 
     @property
@@ -240,7 +241,7 @@ async def start_coop(
     )
     instance = await open_instance(directory)
     server = await aiohttp_server(create_app(instance, background=False), port=port)
-    client = await aiohttp_client(server)
+    client: TestClient[Any, Any] = await aiohttp_client(server)
     return Coop(instance=instance, server=server, client=client)
 
 

@@ -233,6 +233,36 @@ async def test_unknown_key_is_401(coop: Coop, mallory: RemoteActor) -> None:
 
 
 @refusal
+async def test_key_id_naming_something_that_is_not_an_actor_is_401(
+    coop: Coop, aiohttp_server: AiohttpServer
+) -> None:
+    # Given a server whose "key id" document is a Note, not an actor with a key
+    origin = await start_origin(aiohttp_server)
+    origin.serve({"id": f"{origin.base_url}/notes/1", "type": "Note", "content": "no key"})
+    pair = keypair("not-an-actor")
+    actor_uri = f"{origin.base_url}/notes/1"
+    activity = {
+        "id": f"{origin.base_url}/activities/1",
+        "type": "Create",
+        "actor": actor_uri,
+        "object": {"id": f"{origin.base_url}/notes/2", "type": "Note", "content": "x"},
+    }
+    body = encode(activity)
+    headers = sign_request(
+        "POST",
+        f"{coop.base_url}/inbox",
+        key_id=f"{actor_uri}#main-key",
+        private_key=load_private_key(pair.private_pem),
+        body=body,
+        content_type=ACTIVITY_JSON,
+    )
+    # When a request signed with that key id arrives
+    response = await coop.client.post("/inbox", data=body, headers=headers)
+    # Then the signature cannot be verified: 401, like any other unverifiable signature
+    await refused(response, 401)
+
+
+@refusal
 async def test_hmac_signature_is_401(coop: Coop, mallory: RemoteActor) -> None:
     # Given an HMAC "signature" keyed with mallory's public key (algorithm confusion)
     body = encode(a_create(mallory))
@@ -483,6 +513,28 @@ async def test_delete_of_an_unknown_actor_is_202_and_stores_nothing(coop: Coop) 
     response = await coop.client.post("/inbox", data=body, headers=headers)
     # Then it is acknowledged, so the sender stops retrying, and forgotten
     assert response.status == 202
+
+
+async def test_boost_of_a_post_from_a_blocked_domain_is_not_stored(
+    coop: Coop, mallory: RemoteActor, aiohttp_server: AiohttpServer
+) -> None:
+    # Given a blocked server that still serves a post and its author
+    blocked = await start_origin(aiohttp_server)
+    author = await add_remote_actor(coop.db, f"{blocked.base_url}/users/spammer")
+    blocked.serve_actor(author)
+    note = author.note("<p>spam</p>")
+    blocked.serve({"@context": "https://www.w3.org/ns/activitystreams", **note})
+    await coop.db.execute(
+        "INSERT INTO domain_blocks (domain, reason, created_at) VALUES ($1, $2, $3)",
+        blocked.base_url.removeprefix("http://"),
+        "spam",
+        "2024-01-01T00:00:00.000000Z",
+    )
+    # When mallory (not blocked) boosts that post
+    await coop.receive(mallory, mallory.activity("Announce", note["id"]))
+    # Then the blocked server's post does not get in through the boost
+    assert await ObjectRepository(coop.db).by_uri(note["id"]) is None
+    assert await coop.count("announces") == 0
 
 
 async def test_script_and_event_handlers_are_stored_sanitised(
