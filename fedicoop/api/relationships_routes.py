@@ -1,0 +1,244 @@
+"""Mastodon API relationships: follow, block, mute, follow requests, familiar followers."""
+
+from typing import Any
+
+from aiohttp import web
+
+from fedicoop import clock
+from fedicoop.activitypub.documents import OBJECT_CONTEXT
+from fedicoop.api.accounts_routes import (
+    HIDDEN_LOCAL,
+    RECORD_NOT_FOUND,
+    accounts_response,
+    follow_page,
+    path_actor,
+    presenter,
+    visible_actor,
+)
+from fedicoop.api.auth import require
+from fedicoop.api.pagination import page_of
+from fedicoop.api.params import read_params
+from fedicoop.api.routing import route
+from fedicoop.errors import Forbidden, Invalid, NotFound
+from fedicoop.social import inbound, publishing
+from fedicoop.storage.accounts import AccountRecord
+from fedicoop.storage.actors import ActorRecord, actor_from_row
+from fedicoop.storage.database import Executor
+from fedicoop.storage.follows import FollowRepository
+from fedicoop.storage.notifications import ReactionRepository
+from fedicoop.storage.views import ViewRepository
+from fedicoop.web.keys import FEDERATION, INSTANCE
+
+
+async def relationships_of(
+    db: Executor, me: ActorRecord, account_id: int, targets: list[ActorRecord]
+) -> list[dict[str, Any]]:
+    """Return Mastodon Relationship entities between the caller and each target."""
+    follows = FollowRepository(db)
+    reactions = ReactionRepository(db)
+    muted = await ViewRepository(db).viewer_set("muted", account_id, [t.id for t in targets])
+    result = []
+    for target in targets:
+        out = await follows.get(me.id, target.id)
+        back = await follows.get(target.id, me.id)
+        following = out is not None and out.state == "accepted"
+        result.append(
+            {
+                "id": str(target.id),
+                "following": following,
+                "showing_reblogs": following,
+                "notifying": False,
+                "languages": None,
+                "followed_by": back is not None and back.state == "accepted",
+                "blocking": await reactions.is_blocked(me.id, target.id),
+                "blocked_by": await reactions.is_blocked(target.id, me.id),
+                "muting": target.id in muted,
+                "muting_notifications": target.id in muted,
+                "muting_expires_at": None,
+                "requested": out is not None and out.state == "pending",
+                "requested_by": back is not None and back.state == "pending",
+                "domain_blocking": False,
+                "endorsed": False,
+                "note": "",
+            }
+        )
+    return result
+
+
+async def _relationship(
+    request: web.Request, account: AccountRecord, me: ActorRecord, target: ActorRecord
+) -> web.Response:
+    db = request.app[INSTANCE].db
+    return web.json_response((await relationships_of(db, me, account.id, [target]))[0])
+
+
+async def _targets(db: Executor, values: list[Any]) -> list[ActorRecord]:
+    """Return the visible accounts among requested ids (unknown ones are left out)."""
+    found = []
+    for value in values[:40]:
+        try:
+            found.append(await visible_actor(db, str(value)))
+        except NotFound:
+            continue
+    return found
+
+
+async def relationships(request: web.Request) -> web.Response:
+    """GET /api/v1/accounts/relationships?id[]=."""
+    account, me = (await require(request, "read:follows")).user()
+    db = request.app[INSTANCE].db
+    targets = await _targets(db, (await read_params(request)).items("id"))
+    return web.json_response(await relationships_of(db, me, account.id, targets))
+
+
+async def follow_account(request: web.Request) -> web.Response:
+    """POST /api/v1/accounts/:id/follow: follow (remote: pending until their Accept)."""
+    account, me = (await require(request, "write:follows")).user()
+    db = request.app[INSTANCE].db
+    target = await path_actor(request)
+    reactions = ReactionRepository(db)
+    if await reactions.is_blocked(target.id, me.id) or await reactions.is_blocked(me.id, target.id):
+        raise Forbidden("This action is not allowed: one of you blocks the other")
+    record = await publishing.follow(request.app[FEDERATION], me, target)
+    if target.local and record.state == "pending" and (not target.locked or target.type == "Group"):
+        # Our inbox accepts it in a moment (on_follow, which needs no approval here); show the
+        # follow as done now, as Mastodon does for accounts of the same server.
+        await FollowRepository(db).accept(me.id, target.id)
+    return await _relationship(request, account, me, target)
+
+
+async def unfollow_account(request: web.Request) -> web.Response:
+    """POST /api/v1/accounts/:id/unfollow (also withdraws a pending request)."""
+    account, me = (await require(request, "write:follows")).user()
+    target = await path_actor(request)
+    await publishing.unfollow(request.app[FEDERATION], me, target)
+    return await _relationship(request, account, me, target)
+
+
+async def block_account(request: web.Request) -> web.Response:
+    """POST /api/v1/accounts/:id/block."""
+    account, me = (await require(request, "write:blocks")).user()
+    target = await path_actor(request)
+    await publishing.block(request.app[FEDERATION], me, target)
+    return await _relationship(request, account, me, target)
+
+
+async def unblock_account(request: web.Request) -> web.Response:
+    """POST /api/v1/accounts/:id/unblock: forget the block and send Undo(Block)."""
+    account, me = (await require(request, "write:blocks")).user()
+    target = await path_actor(request)
+    federation = request.app[FEDERATION]
+    db = request.app[INSTANCE].db
+    block_uri = await db.fetchval(
+        "SELECT uri FROM blocks WHERE actor_id = $1 AND target_id = $2", me.id, target.id
+    )
+    if block_uri is not None:
+        await ReactionRepository(db).unblock(me.id, target.id)
+        original = {"id": block_uri, "type": "Block", "actor": me.uri, "object": target.uri}
+        undo = {
+            "@context": OBJECT_CONTEXT,
+            "id": federation.new_activity_uri(),
+            "type": "Undo",
+            "actor": me.uri,
+            "object": original,
+            "to": [target.uri],
+        }
+        await federation.publish(undo, me, extra_recipients=[target])
+    return await _relationship(request, account, me, target)
+
+
+async def mute_account(request: web.Request) -> web.Response:
+    """POST /api/v1/accounts/:id/mute: hide their posts from the caller (never federated)."""
+    account, me = (await require(request, "write:mutes")).user()
+    target = await path_actor(request)
+    if target.id == me.id:
+        raise Invalid("you cannot mute yourself")
+    await request.app[INSTANCE].db.execute(
+        "INSERT INTO mutes (account_id, target_id, created_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING",
+        account.id,
+        target.id,
+        clock.now_text(),
+    )
+    return await _relationship(request, account, me, target)
+
+
+async def unmute_account(request: web.Request) -> web.Response:
+    """POST /api/v1/accounts/:id/unmute."""
+    account, me = (await require(request, "write:mutes")).user()
+    target = await path_actor(request)
+    await request.app[INSTANCE].db.execute(
+        "DELETE FROM mutes WHERE account_id = $1 AND target_id = $2", account.id, target.id
+    )
+    return await _relationship(request, account, me, target)
+
+
+async def follow_requests(request: web.Request) -> web.Response:
+    """GET /api/v1/follow_requests: who waits for the caller's approval."""
+    auth = await require(request, "read:follows")
+    _, me = auth.user()
+    page = page_of(await read_params(request), default=40, most=80)
+    actors, cursors = await follow_page(
+        request.app[INSTANCE].db, page, actor_id=me.id, direction="in", state="pending"
+    )
+    return await accounts_response(request, auth, actors, cursors)
+
+
+async def _answer_request(request: web.Request, accept: bool) -> web.Response:
+    account, me = (await require(request, "write:follows")).user()
+    follower = await path_actor(request)
+    record = await FollowRepository(request.app[INSTANCE].db).get(follower.id, me.id)
+    if record is None or record.state != "pending":
+        raise NotFound(RECORD_NOT_FOUND)
+    await inbound.accept_follow_request(request.app[FEDERATION], me, follower, accept)
+    return await _relationship(request, account, me, follower)
+
+
+async def authorize_request(request: web.Request) -> web.Response:
+    """POST /api/v1/follow_requests/:id/authorize."""
+    return await _answer_request(request, True)
+
+
+async def reject_request(request: web.Request) -> web.Response:
+    """POST /api/v1/follow_requests/:id/reject."""
+    return await _answer_request(request, False)
+
+
+async def familiar_followers(request: web.Request) -> web.Response:
+    """GET /api/v1/accounts/familiar_followers?id[]=: whom I follow that follows them."""
+    auth = await require(request, "read:follows")
+    _, me = auth.user()
+    db = request.app[INSTANCE].db
+    show = presenter(request, auth)
+    result = []
+    for target in await _targets(db, (await read_params(request)).items("id")):
+        rows = await db.fetch(
+            "SELECT a.* FROM follows mine JOIN follows theirs "
+            "ON theirs.follower_id = mine.followee_id JOIN actors a ON a.id = mine.followee_id "
+            "WHERE mine.follower_id = $1 AND mine.state = 'accepted' "
+            f"AND theirs.followee_id = $2 AND theirs.state = 'accepted' AND {HIDDEN_LOCAL} "
+            "ORDER BY a.id LIMIT 40",
+            me.id,
+            target.id,
+        )
+        accounts = await show.accounts([actor_from_row(row) for row in rows])
+        result.append({"id": str(target.id), "accounts": accounts})
+    return web.json_response(result)
+
+
+def setup(app: web.Application) -> None:
+    """Add this module's routes."""
+    route(app, "GET", "/api/v1/accounts/relationships", relationships)
+    route(app, "GET", "/api/v1/accounts/familiar_followers", familiar_followers)
+    route(app, "GET", "/api/v1/follow_requests", follow_requests)
+    route(app, "POST", r"/api/v1/follow_requests/{id:\d+}/authorize", authorize_request)
+    route(app, "POST", r"/api/v1/follow_requests/{id:\d+}/reject", reject_request)
+    for action, handler in (
+        ("follow", follow_account),
+        ("unfollow", unfollow_account),
+        ("block", block_account),
+        ("unblock", unblock_account),
+        ("mute", mute_account),
+        ("unmute", unmute_account),
+    ):
+        route(app, "POST", rf"/api/v1/accounts/{{id:\d+}}/{action}", handler)

@@ -1,0 +1,1 @@
+"""Media: uploaded images decoded and re-encoded (images), stored on disk (files), recorded."""
