@@ -20,6 +20,7 @@ from fedicoop.instance import Instance
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.follows import FollowRepository
 from fedicoop.storage.objects import ActivityRecord, ObjectRepository
+from fedicoop.streaming import LocalStreamBus, StreamBus
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class Federation:
         self.receiver.unavailable_hosts = self.deliverer.unavailable_hosts
         self.handlers = HandlerRegistry()
         self.processor = InboxProcessor(self)
+        # Live events for streaming clients; a LISTEN/NOTIFY bus replaces it for several processes.
+        self.streams: StreamBus = LocalStreamBus()
         self._instance_actor: ActorRecord | None = None
         self._tasks: list[asyncio.Task[None]] = []
 

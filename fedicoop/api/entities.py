@@ -292,6 +292,7 @@ class Presenter:
                 {"title": o["title"], "votes_count": int(o.get("votes", 0))} for o in options
             ],
             "emojis": [],
-            "voted": bool(own),
+            # Mastodon counts the author as having voted (authors cannot vote).
+            "voted": bool(own) or obj.actor_id == self.viewer.actor_id,
             "own_votes": own or [],
         }

@@ -52,5 +52,7 @@ async def announce_if_addressed(
     await reactions.add("announces", group.id, record.uri, announce_id)
     boost_id = await reactions.row_id("announces", announce_id)
     if boost_id is not None:
-        await timelines.fan_out_boost(federation.instance.db, group, record, boost_id)
+        await timelines.fan_out_boost(
+            federation.instance.db, group, record, boost_id, streams=federation.streams
+        )
     return await federation.publish(announce, group)

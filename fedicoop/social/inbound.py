@@ -292,7 +292,8 @@ async def on_update(federation: Federation, inbound: Inbound) -> None:
     parsed = parse_object(embedded)
     objects = ObjectRepository(federation.instance.db)
     record = await objects.by_uri(parsed.id or "")
-    if record is None or record.actor_id != sender.id or record.deleted_at:
+    # Our own Update delivered to local followers: the stored document is already the edit.
+    if record is None or record.local or record.actor_id != sender.id or record.deleted_at:
         return
     updated = note_from_as(parsed, embedded, sender)
     await objects.replace_content(updated)
@@ -380,9 +381,13 @@ async def fetch_and_store(federation: Federation, uri: str) -> Any:
     if await objects.is_tombstoned(uri):
         return None
     try:
-        return await objects.insert(note_from_as(parsed, document.data, author))
+        record = await objects.insert(note_from_as(parsed, document.data, author))
     except FedicoopError:
         return await objects.by_uri(uri)
+    if parsed.type == "Question":
+        # A poll found by URL (search, a boost, a reply's parent) must still be votable.
+        await polls.store_remote_question(federation.instance.db, author, document.data)
+    return record
 
 
 async def on_like(federation: Federation, inbound: Inbound) -> None:

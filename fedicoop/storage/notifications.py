@@ -1,6 +1,7 @@
 """Repository of notifications for local accounts, and of likes, boosts, blocks and reports."""
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from fedicoop import clock
@@ -20,37 +21,109 @@ class NotificationRecord:
     created_at: str
 
 
+@dataclass(frozen=True)
+class BoostRecord:
+    """A boost (an announces row); its id is the status id the boost has in timelines."""
+
+    id: int
+    actor_id: int
+    object_uri: str
+    uri: str
+    created_at: str
+
+
+_NOTIFICATION_COLUMNS = "id, account_id, type, from_actor_id, object_uri, created_at"
+
+
 class NotificationRepository:
-    """Writes and lists notifications."""
+    """Writes, lists and dismisses notifications (a dismissed one is never listed again)."""
 
     def __init__(self, db: Executor) -> None:
         self.db = db
 
     async def add(
         self, account_id: int, kind: str, from_actor_id: int | None, object_uri: str | None
-    ) -> None:
+    ) -> int:
         """Record a notification (follow, follow_request, mention, favourite, reblog…)."""
+        notification_id = new_id()
         await self.db.execute(
             "INSERT INTO notifications (id, account_id, type, from_actor_id, object_uri, "
             "created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            new_id(),
+            notification_id,
             account_id,
             kind,
             from_actor_id,
             object_uri,
             clock.now_text(),
         )
+        return notification_id
 
     async def for_account(self, account_id: int, limit: int = 40) -> list[NotificationRecord]:
         """Return a member's newest notifications."""
-        rows = await self.db.fetch(
-            "SELECT id, account_id, type, from_actor_id, object_uri, created_at "
-            "FROM notifications WHERE account_id = $1 AND dismissed = 0 "
-            "ORDER BY id DESC LIMIT $2",
-            account_id,
-            limit,
+        return await self.list(account_id, limit=limit)
+
+    async def list(
+        self,
+        account_id: int,
+        *,
+        types: Collection[str] = (),
+        exclude_types: Collection[str] = (),
+        from_actor_id: int | None = None,
+        max_id: int = 2**63 - 1,
+        since_id: int = 0,
+        min_id: int | None = None,
+        limit: int = 40,
+    ) -> list[NotificationRecord]:
+        """Return a member's notifications newest first, filtered and within a page window.
+
+        `min_id` asks for the oldest ones just above it (still returned newest first).
+        """
+        args: list[object] = [account_id, max_id, max(since_id, min_id or 0)]
+        sql = (
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE account_id = $1 AND dismissed = 0 AND id < $2 AND id > $3"
         )
+        for column, values, negate in (("type", types, False), ("type", exclude_types, True)):
+            if values:
+                marks = ", ".join(f"${len(args) + i}" for i in range(1, len(values) + 1))
+                args.extend(sorted(values))
+                sql += f" AND {column} {'NOT IN' if negate else 'IN'} ({marks})"
+        if from_actor_id is not None:
+            args.append(from_actor_id)
+            sql += f" AND from_actor_id = ${len(args)}"
+        args.append(limit)
+        order = "ASC" if min_id is not None else "DESC"
+        rows = await self.db.fetch(sql + f" ORDER BY id {order} LIMIT ${len(args)}", *args)
+        if min_id is not None:
+            rows.reverse()
         return [NotificationRecord(**row) for row in rows]
+
+    async def get(self, account_id: int, notification_id: int) -> NotificationRecord | None:
+        """Return one of a member's notifications, unless dismissed."""
+        row = await self.db.fetchrow(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE id = $1 AND account_id = $2 AND dismissed = 0",
+            notification_id,
+            account_id,
+        )
+        return NotificationRecord(**row) if row else None
+
+    async def dismiss(self, account_id: int, notification_id: int) -> bool:
+        """Dismiss one notification; return whether the member had it."""
+        changed = await self.db.execute(
+            "UPDATE notifications SET dismissed = 1 "
+            "WHERE id = $1 AND account_id = $2 AND dismissed = 0",
+            notification_id,
+            account_id,
+        )
+        return changed > 0
+
+    async def clear(self, account_id: int) -> int:
+        """Dismiss every notification of a member; return how many."""
+        return await self.db.execute(
+            "UPDATE notifications SET dismissed = 1 WHERE account_id = $1 AND dismissed = 0",
+            account_id,
+        )
 
 
 class ReactionRepository:
@@ -105,6 +178,19 @@ class ReactionRepository:
         value = await self.db.fetchval(f"SELECT id FROM {table} WHERE uri = $1", activity_uri)
         return int(value) if value is not None else None
 
+    async def boosts(self, boost_ids: Collection[int]) -> dict[int, BoostRecord]:
+        """Return boosts by row id (to show timeline entries that are boosts)."""
+        wanted = sorted(set(boost_ids))
+        if not wanted:
+            return {}
+        marks = ", ".join(f"${i}" for i in range(1, len(wanted) + 1))
+        rows = await self.db.fetch(
+            "SELECT id, actor_id, object_uri, uri, created_at FROM announces "
+            f"WHERE id IN ({marks})",
+            *wanted,
+        )
+        return {int(row["id"]): BoostRecord(**row) for row in rows}
+
     async def count(self, table: str, object_uri: str) -> int:
         """Return how many likes or boosts an object has."""
         assert table in ("likes", "announces")
@@ -140,6 +226,14 @@ class ReactionRepository:
         return value is not None
 
 
+@dataclass(frozen=True)
+class StoredReport:
+    """The row a report got: its id and when it was made."""
+
+    id: int
+    created_at: str
+
+
 class ReportRepository:
     """Reports received through Flag."""
 
@@ -165,3 +259,10 @@ class ReportRepository:
             "SELECT reporter_uri, targets, content, created_at FROM reports ORDER BY id DESC"
         )
         return [{**row, "targets": json.loads(row["targets"])} for row in rows]
+
+    async def by_activity(self, activity_uri: str) -> StoredReport | None:
+        """Return the stored report a Flag activity (or a member's report) made."""
+        row = await self.db.fetchrow(
+            "SELECT id, created_at FROM reports WHERE activity_uri = $1", activity_uri
+        )
+        return StoredReport(id=int(row["id"]), created_at=str(row["created_at"])) if row else None

@@ -163,11 +163,13 @@ async def outbox(request: web.Request) -> web.Response:
 
 async def featured(request: web.Request) -> web.Response:
     """Serve an actor's pinned public posts, embedded as Mastodon does."""
+    from fedicoop.activitypub.documents import OBJECT_CONTEXT
     from fedicoop.social.marks import pinned_documents
 
     record = await _local_actor(request)
     items = await pinned_documents(request.app[INSTANCE].db, record.id)
     document = ordered_collection(f"{record.uri}/collections/featured", len(items))
+    document["@context"] = OBJECT_CONTEXT  # the embedded notes use terms beyond AS2
     document["orderedItems"] = items
     return activity_response(document)
 
