@@ -6,7 +6,7 @@ from pathlib import Path
 from fedicoop.activitypub.urls import Urls
 from fedicoop.config import InstanceConfig, load_config
 from fedicoop.errors import Unavailable
-from fedicoop.storage import migrate
+from fedicoop.storage import schema
 from fedicoop.storage.database import Database, open_database
 
 
@@ -35,13 +35,14 @@ class Instance:
 async def open_instance(directory: str | Path, *, check_schema: bool = True) -> Instance:
     """Open an initialised instance directory; refuse a database behind the code's schema."""
     config = load_config(directory)
+    db = await open_database(config.database)
     if check_schema:
-        current = await migrate.current_revision(config.database)
-        head = migrate.head_revision()
+        current = await schema.current_revision(db)
+        head = schema.head_revision()
         if current != head:
+            await db.close()
             raise Unavailable(
                 f"database schema is at {current or 'nothing'}, this fedicoop needs {head}: "
                 f"run fedicoop db upgrade {directory}"
             )
-    db = await open_database(config.database)
     return Instance(config=config, db=db)

@@ -46,6 +46,7 @@ GIVE_UP_AFTER = timedelta(days=2)
 HOST_UNAVAILABLE_AFTER = timedelta(days=3)
 LEASE = timedelta(minutes=2)
 UNAVAILABLE_PROBE = timedelta(hours=6)
+SHUTDOWN_GRACE = 5.0
 # 401 (key not yet known), 408 (timeout) and 429 (slow down) are worth retrying; other 4xx
 # mean the receiver will never take this activity.
 RETRYABLE_4XX = frozenset({401, 408, 429})
@@ -123,6 +124,18 @@ class Deliverer:
     async def run(self) -> None:
         """Drain the queue until cancelled; wake early when something is enqueued."""
         running: set[asyncio.Task[None]] = set()
+        try:
+            await self._loop(running)
+        finally:
+            # On shutdown, let attempts in flight settle (a POST that succeeded must not be
+            # sent again after a restart); what does not finish in time is released by its lease.
+            if running:
+                _, pending = await asyncio.wait(running, timeout=SHUTDOWN_GRACE)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _loop(self, running: set[asyncio.Task[None]]) -> None:
         while True:
             free = self.concurrency - len(running)
             batch = await self.queue.claim_due(free, LEASE) if free > 0 else []

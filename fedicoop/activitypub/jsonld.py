@@ -27,8 +27,6 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final
 
-from pyld import jsonld as pyld_jsonld
-
 __all__ = [
     "AS_CONTEXT",
     "DATA_INTEGRITY_CONTEXT",
@@ -128,12 +126,19 @@ def offline_loader(url: str, options: dict[str, Any] | None = None) -> dict[str,
     return {"contextUrl": None, "documentUrl": url, "document": document}
 
 
-# Belt and braces: any PyLD call made without our wrappers is offline too.
-pyld_jsonld.set_document_loader(offline_loader)
+@cache
+def _pyld() -> Any:
+    """Import PyLD on first use: it is for cold paths only and costs ~11 MB resident."""
+    from pyld import jsonld as pyld_jsonld
+
+    # Belt and braces: any PyLD call made without our wrappers is offline too.
+    pyld_jsonld.set_document_loader(offline_loader)
+    return pyld_jsonld
 
 
 def expand(doc: dict[str, Any]) -> list[Any]:
     """Expand a JSON-LD document using bundled contexts only (cold paths)."""
+    pyld_jsonld = _pyld()
     try:
         expanded: list[Any] = pyld_jsonld.expand(
             copy.deepcopy(doc), {"documentLoader": offline_loader}
@@ -145,6 +150,7 @@ def expand(doc: dict[str, Any]) -> list[Any]:
 
 def compact(doc: dict[str, Any] | list[Any], context: Any) -> dict[str, Any]:
     """Compact a JSON-LD document (or an expanded list) against `context`, offline (cold paths)."""
+    pyld_jsonld = _pyld()
     try:
         compacted: dict[str, Any] = pyld_jsonld.compact(
             copy.deepcopy(doc), copy.deepcopy(context), {"documentLoader": offline_loader}

@@ -65,7 +65,7 @@ class HandlerRegistry:
 class InboxProcessor:
     """Drain the inbox table in arrival order; each activity is handled once."""
 
-    def __init__(self, federation: "Federation", *, batch: int = 200, poll: float = 1.0) -> None:
+    def __init__(self, federation: "Federation", *, batch: int = 200, poll: float = 0.5) -> None:
         self.federation = federation
         self.instance: Instance = federation.instance
         self.batch = batch

@@ -2,6 +2,7 @@
 
 import logging
 import time
+from collections import OrderedDict
 from urllib.parse import quote, urlsplit
 
 from fedicoop import clock
@@ -16,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # A forged signature must not make us hammer the key's server: one refetch per key per window.
 KEY_REFETCH_INTERVAL = 300.0
+KEY_CACHE_SIZE = 10_000
+KEY_CACHE_SECONDS = 600.0
 # A cached remote actor is refreshed when older than this.
 ACTOR_MAX_AGE = 24 * 3600
 
@@ -27,6 +30,8 @@ class Resolver:
         self.instance = instance
         self.fetcher = fetcher
         self._key_refetched: dict[str, float] = {}
+        # Every signed POST names a key; most come from the same few hundred servers' actors.
+        self._keys: OrderedDict[str, tuple[float, ActorRecord]] = OrderedDict()
 
     async def actor(self, uri: str, *, refresh: bool = False) -> ActorRecord:
         """Return an actor, fetching (and storing) it when unknown, stale or asked to."""
@@ -53,9 +58,15 @@ class Resolver:
 
     async def actor_for_key(self, key_id: str, *, refresh: bool = False) -> ActorRecord:
         """Return the actor owning a key id; refetch once per interval when asked to."""
+        if not refresh:
+            cached = self._keys.get(key_id)
+            if cached and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
+                self._keys.move_to_end(key_id)
+                return cached[1]
         actors = ActorRepository(self.instance.db)
         stored = await actors.by_key_id(key_id)
         if stored and not refresh:
+            self._remember_key(key_id, stored)
             return stored
         if stored and refresh:
             last = self._key_refetched.get(key_id)
@@ -77,7 +88,14 @@ class Resolver:
             actor = await self.store_actor(document)
         if actor.key_id != key_id:
             raise NotFound(f"actor {actor.uri} does not publish key {key_id}")
+        self._remember_key(key_id, actor)
         return actor
+
+    def _remember_key(self, key_id: str, actor: ActorRecord) -> None:
+        self._keys[key_id] = (time.monotonic(), actor)
+        self._keys.move_to_end(key_id)
+        while len(self._keys) > KEY_CACHE_SIZE:
+            self._keys.popitem(last=False)
 
     async def webfinger(self, acct: str) -> str:
         """Resolve user@host to an actor id through WebFinger."""

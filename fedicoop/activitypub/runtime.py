@@ -47,6 +47,7 @@ class Federation:
         # Live events for streaming clients; a LISTEN/NOTIFY bus replaces it for several processes.
         self.streams: StreamBus = LocalStreamBus()
         self._instance_actor: ActorRecord | None = None
+        self._group_actor: ActorRecord | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -83,13 +84,15 @@ class Federation:
         return self._instance_actor
 
     async def group_actor(self) -> ActorRecord:
-        """Return the co-op's Group actor."""
-        actor = await ActorRepository(self.instance.db).by_handle(
-            self.instance.config.handle, self.instance.domain
-        )
-        if actor is None:
-            raise FedicoopError("this instance has no co-op Group")
-        return actor
+        """Return the co-op's Group actor (its id, URLs and keys never change while running)."""
+        if self._group_actor is None:
+            actor = await ActorRepository(self.instance.db).by_handle(
+                self.instance.config.handle, self.instance.domain
+            )
+            if actor is None:
+                raise FedicoopError("this instance has no co-op Group")
+            self._group_actor = actor
+        return self._group_actor
 
     def _sign_fetch(self, method: str, url: str, body: bytes | None) -> Mapping[str, str]:
         """Sign a GET with the instance actor's key (authorized fetch)."""

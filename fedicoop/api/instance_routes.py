@@ -1,26 +1,26 @@
 """Mastodon API instance metadata: v1 and v2 instance, peers, rules, activity, emojis."""
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from fedicoop import __version__
-from fedicoop.api.accounts_routes import (
+from fedicoop.api.entities import Presenter
+from fedicoop.api.routing import route
+from fedicoop.instance import Instance
+from fedicoop.media.images import MAX_PIXELS, MAX_UPLOAD_BYTES, SUPPORTED_MIME_TYPES
+from fedicoop.media.service import DESCRIPTION_LIMIT, MAX_ATTACHMENTS
+from fedicoop.social import moderation
+from fedicoop.social.notes import MAX_TEXT
+from fedicoop.social.profile import (
     DISPLAY_NAME_LIMIT,
     FIELD_NAME_LIMIT,
     FIELD_VALUE_LIMIT,
     MAX_FIELDS,
     NOTE_LIMIT,
 )
-from fedicoop.api.entities import Presenter
-from fedicoop.api.routing import route
-from fedicoop.instance import Instance
-from fedicoop.media.images import MAX_PIXELS, MAX_UPLOAD_BYTES, SUPPORTED_MIME_TYPES
-from fedicoop.media.service import DESCRIPTION_LIMIT, MAX_ATTACHMENTS
-from fedicoop.social.notes import MAX_TEXT
+from fedicoop.storage.account_queries import AccountQueries
 from fedicoop.storage.accounts import AccountRepository, SettingsRepository
-from fedicoop.storage.actors import ActorRepository
 from fedicoop.storage.objects import ObjectRepository
 from fedicoop.web.keys import INSTANCE
 
@@ -61,16 +61,11 @@ def _media_limits() -> dict[str, Any]:
 
 
 async def rules_of(instance: Instance) -> list[dict[str, Any]]:
-    """Return the co-op's rules (settings key `instance.rules`: a JSON list of texts)."""
-    raw = await SettingsRepository(instance.db).get("instance.rules")
-    rules = json.loads(raw) if raw else []
-    result = []
-    for number, rule in enumerate(rules, start=1):
-        text, hint = (
-            (rule, "") if isinstance(rule, str) else (rule.get("text", ""), rule.get("hint", ""))
-        )
-        result.append({"id": str(number), "text": str(text), "hint": str(hint), "translations": {}})
-    return result
+    """Render the co-op's rules as Mastodon Rule entities."""
+    return [
+        {"id": rule.id, "text": rule.text, "hint": rule.hint, "translations": {}}
+        for rule in await moderation.instance_rules(instance.db)
+    ]
 
 
 async def _description(instance: Instance) -> str:
@@ -79,21 +74,14 @@ async def _description(instance: Instance) -> str:
 
 
 async def _contact_account(request: web.Request) -> dict[str, Any] | None:
-    """Return the first active admin as the contact account."""
+    """Render the first active admin as the contact account."""
     instance = request.app[INSTANCE]
-    for account in await AccountRepository(instance.db).list():
-        if account.role == "admin" and account.status == "active":
-            actor = await ActorRepository(instance.db).get(account.actor_id)
-            if actor is not None:
-                return await Presenter(instance).account(actor)
-    return None
+    actor = await moderation.contact_actor(instance.db)
+    return None if actor is None else await Presenter(instance).account(actor)
 
 
 async def _peers(instance: Instance) -> list[str]:
-    rows = await instance.db.fetch(
-        "SELECT DISTINCT domain FROM actors WHERE local = 0 ORDER BY domain"
-    )
-    return [str(row["domain"]) for row in rows]
+    return await AccountQueries(instance.db).remote_domains()
 
 
 async def instance_v1(request: web.Request) -> web.Response:

@@ -8,24 +8,19 @@ from typing import Any
 
 from aiohttp import web
 
-from fedicoop import clock
-from fedicoop.api.accounts_routes import posting_defaults, presenter, visible_actor
+from fedicoop.api.accounts_routes import presenter
 from fedicoop.api.auth import require
 from fedicoop.api.entities import api_time
-from fedicoop.api.instance_routes import rules_of
 from fedicoop.api.params import read_params
 from fedicoop.api.routing import route
 from fedicoop.errors import Invalid
-from fedicoop.ids import new_id
-from fedicoop.social import publishing
+from fedicoop.social import moderation
+from fedicoop.social.profile import posting_defaults, visible_actor
 from fedicoop.storage.database import Executor
-from fedicoop.storage.notifications import ReportRepository
-from fedicoop.storage.views import ViewRepository
+from fedicoop.storage.markers import MarkerRepository
 from fedicoop.web.keys import FEDERATION, INSTANCE
 
 TIMELINES = ("home", "notifications")
-REPORT_CATEGORIES = ("spam", "legal", "violation", "other")
-REPORT_COMMENT_LIMIT = 1000
 
 # Path → scope a caller needs (None: public) for the features answered with an empty list.
 EMPTY_LISTS: dict[str, str | None] = {
@@ -72,22 +67,14 @@ async def preferences(request: web.Request) -> web.Response:
 
 
 async def _markers(db: Executor, account_id: int, timelines: list[str]) -> dict[str, Any]:
-    if not timelines:
-        return {}
-    marks = ", ".join(f"${i}" for i in range(2, len(timelines) + 2))
-    rows = await db.fetch(
-        "SELECT timeline, last_read_id, version, updated_at FROM markers "
-        f"WHERE account_id = $1 AND timeline IN ({marks})",
-        account_id,
-        *timelines,
-    )
+    """Render a member's markers as Mastodon's Marker entities, keyed by timeline."""
     return {
-        row["timeline"]: {
-            "last_read_id": str(row["last_read_id"]),
-            "version": int(row["version"]),
-            "updated_at": api_time(row["updated_at"]),
+        marker.timeline: {
+            "last_read_id": marker.last_read_id,
+            "version": marker.version,
+            "updated_at": api_time(marker.updated_at),
         }
-        for row in rows
+        for marker in await MarkerRepository(db).get(account_id, timelines)
     }
 
 
@@ -111,17 +98,7 @@ async def save_markers(request: web.Request) -> web.Response:
             continue
         if not last_read_id.isdigit() or len(last_read_id) > 19:
             raise Invalid(f"{timeline}[last_read_id] must be a status or notification id")
-        # The version counts saves, so a client can tell its marker is stale.
-        await db.execute(
-            "INSERT INTO markers (account_id, timeline, last_read_id, version, updated_at) "
-            "VALUES ($1, $2, $3, 0, $4) ON CONFLICT (account_id, timeline) DO UPDATE SET "
-            "last_read_id = excluded.last_read_id, version = markers.version + 1, "
-            "updated_at = excluded.updated_at",
-            account.id,
-            timeline,
-            last_read_id,
-            clock.now_text(),
-        )
+        await MarkerRepository(db).save(account.id, timeline, last_read_id)
         saved.append(timeline)
     return web.json_response(await _markers(db, account.id, saved))
 
@@ -133,45 +110,28 @@ async def create_report(request: web.Request) -> web.Response:
     """POST /api/v1/reports: tell this co-op's admins; forward to a remote server if asked."""
     auth = await require(request, "write:reports")
     _, me = auth.user()
-    instance = request.app[INSTANCE]
     params = await read_params(request)
-    target = await visible_actor(instance.db, params.text("account_id") or "")
-    if target.id == me.id:
-        raise Invalid("you cannot report yourself", field="account_id")
-    comment = params.text("comment", "") or ""
-    if len(comment) > REPORT_COMMENT_LIMIT:
-        raise Invalid(f"comment holds at most {REPORT_COMMENT_LIMIT} characters", field="comment")
-    rule_ids = [str(r) for r in params.items("rule_ids")]
-    known_rules = {rule["id"] for rule in await rules_of(instance)}
-    if any(rule not in known_rules for rule in rule_ids):
-        raise Invalid("rule_ids does not reference valid rules", field="rule_ids")
-    category = "violation" if rule_ids else (params.text("category") or "other")
-    if category not in REPORT_CATEGORIES:
-        raise Invalid(f"category must be one of {', '.join(REPORT_CATEGORIES)}", field="category")
-    wanted = [int(s) for s in params.items("status_ids") if str(s).isdigit() and len(str(s)) < 20]
-    found = await ViewRepository(instance.db).objects(wanted)
-    # Only the reported account's own posts: a report cannot drag in someone else's.
-    statuses = [found[i] for i in wanted if i in found and found[i].actor_id == target.id]
-    uris = [status.uri for status in statuses]
-    report_uri = f"{instance.config.base_url}/reports/{new_id()}"
-    await ReportRepository(instance.db).add(report_uri, me.uri, [target.uri, *uris], comment)
-    forwarded = params.boolean("forward") and not target.local
-    if forwarded:
-        await publishing.report(request.app[FEDERATION], me, target, uris, comment)
-    row = await instance.db.fetchrow(
-        "SELECT id, created_at FROM reports WHERE activity_uri = $1", report_uri
+    target = await visible_actor(request.app[INSTANCE].db, params.text("account_id") or "")
+    draft = moderation.ReportDraft(
+        comment=params.text("comment", "") or "",
+        category=params.text("category"),
+        rule_ids=[str(r) for r in params.items("rule_ids")],
+        status_ids=[
+            int(s) for s in params.items("status_ids") if str(s).isdigit() and len(str(s)) < 20
+        ],
+        forward=params.boolean("forward"),
     )
-    assert row is not None
+    report = await moderation.file_report(request.app[FEDERATION], me, target, draft)
     body = {
-        "id": str(row["id"]),
+        "id": str(report.id),
         "action_taken": False,
         "action_taken_at": None,
-        "category": category,
-        "comment": comment,
-        "forwarded": forwarded,
-        "created_at": api_time(row["created_at"]),
-        "status_ids": [str(status.id) for status in statuses],
-        "rule_ids": rule_ids or None,
+        "category": report.category,
+        "comment": report.comment,
+        "forwarded": report.forwarded,
+        "created_at": api_time(report.created_at),
+        "status_ids": [str(status.id) for status in report.statuses],
+        "rule_ids": report.rule_ids or None,
         "collection_ids": [],
         "target_account": await presenter(request, auth).account(target),
     }

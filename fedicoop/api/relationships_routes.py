@@ -4,25 +4,17 @@ from typing import Any
 
 from aiohttp import web
 
-from fedicoop import clock
-from fedicoop.activitypub.documents import OBJECT_CONTEXT
-from fedicoop.api.accounts_routes import (
-    HIDDEN_LOCAL,
-    RECORD_NOT_FOUND,
-    accounts_response,
-    follow_page,
-    path_actor,
-    presenter,
-    visible_actor,
-)
+from fedicoop.api.accounts_routes import accounts_response, path_actor, presenter
 from fedicoop.api.auth import require
 from fedicoop.api.pagination import page_of
 from fedicoop.api.params import read_params
 from fedicoop.api.routing import route
-from fedicoop.errors import Forbidden, Invalid, NotFound
-from fedicoop.social import inbound, publishing
+from fedicoop.errors import NotFound
+from fedicoop.social import moderation, publishing
+from fedicoop.social.profile import visible_actor
+from fedicoop.storage.account_queries import AccountQueries
 from fedicoop.storage.accounts import AccountRecord
-from fedicoop.storage.actors import ActorRecord, actor_from_row
+from fedicoop.storage.actors import ActorRecord
 from fedicoop.storage.database import Executor
 from fedicoop.storage.follows import FollowRepository
 from fedicoop.storage.notifications import ReactionRepository
@@ -94,16 +86,8 @@ async def relationships(request: web.Request) -> web.Response:
 async def follow_account(request: web.Request) -> web.Response:
     """POST /api/v1/accounts/:id/follow: follow (remote: pending until their Accept)."""
     account, me = (await require(request, "write:follows")).user()
-    db = request.app[INSTANCE].db
     target = await path_actor(request)
-    reactions = ReactionRepository(db)
-    if await reactions.is_blocked(target.id, me.id) or await reactions.is_blocked(me.id, target.id):
-        raise Forbidden("This action is not allowed: one of you blocks the other")
-    record = await publishing.follow(request.app[FEDERATION], me, target)
-    if target.local and record.state == "pending" and (not target.locked or target.type == "Group"):
-        # Our inbox accepts it in a moment (on_follow, which needs no approval here); show the
-        # follow as done now, as Mastodon does for accounts of the same server.
-        await FollowRepository(db).accept(me.id, target.id)
+    await moderation.follow(request.app[FEDERATION], me, target)
     return await _relationship(request, account, me, target)
 
 
@@ -127,23 +111,7 @@ async def unblock_account(request: web.Request) -> web.Response:
     """POST /api/v1/accounts/:id/unblock: forget the block and send Undo(Block)."""
     account, me = (await require(request, "write:blocks")).user()
     target = await path_actor(request)
-    federation = request.app[FEDERATION]
-    db = request.app[INSTANCE].db
-    block_uri = await db.fetchval(
-        "SELECT uri FROM blocks WHERE actor_id = $1 AND target_id = $2", me.id, target.id
-    )
-    if block_uri is not None:
-        await ReactionRepository(db).unblock(me.id, target.id)
-        original = {"id": block_uri, "type": "Block", "actor": me.uri, "object": target.uri}
-        undo = {
-            "@context": OBJECT_CONTEXT,
-            "id": federation.new_activity_uri(),
-            "type": "Undo",
-            "actor": me.uri,
-            "object": original,
-            "to": [target.uri],
-        }
-        await federation.publish(undo, me, extra_recipients=[target])
+    await moderation.unblock(request.app[FEDERATION], me, target)
     return await _relationship(request, account, me, target)
 
 
@@ -151,15 +119,7 @@ async def mute_account(request: web.Request) -> web.Response:
     """POST /api/v1/accounts/:id/mute: hide their posts from the caller (never federated)."""
     account, me = (await require(request, "write:mutes")).user()
     target = await path_actor(request)
-    if target.id == me.id:
-        raise Invalid("you cannot mute yourself")
-    await request.app[INSTANCE].db.execute(
-        "INSERT INTO mutes (account_id, target_id, created_at) VALUES ($1, $2, $3) "
-        "ON CONFLICT DO NOTHING",
-        account.id,
-        target.id,
-        clock.now_text(),
-    )
+    await moderation.mute(request.app[INSTANCE].db, account.id, me, target)
     return await _relationship(request, account, me, target)
 
 
@@ -167,9 +127,7 @@ async def unmute_account(request: web.Request) -> web.Response:
     """POST /api/v1/accounts/:id/unmute."""
     account, me = (await require(request, "write:mutes")).user()
     target = await path_actor(request)
-    await request.app[INSTANCE].db.execute(
-        "DELETE FROM mutes WHERE account_id = $1 AND target_id = $2", account.id, target.id
-    )
+    await moderation.unmute(request.app[INSTANCE].db, account.id, target)
     return await _relationship(request, account, me, target)
 
 
@@ -178,19 +136,16 @@ async def follow_requests(request: web.Request) -> web.Response:
     auth = await require(request, "read:follows")
     _, me = auth.user()
     page = page_of(await read_params(request), default=40, most=80)
-    actors, cursors = await follow_page(
-        request.app[INSTANCE].db, page, actor_id=me.id, direction="in", state="pending"
+    listed = await AccountQueries(request.app[INSTANCE].db).follow_page(
+        me.id, page, direction="in", state="pending"
     )
-    return await accounts_response(request, auth, actors, cursors)
+    return await accounts_response(request, auth, listed.actors, listed.cursors)
 
 
 async def _answer_request(request: web.Request, accept: bool) -> web.Response:
     account, me = (await require(request, "write:follows")).user()
     follower = await path_actor(request)
-    record = await FollowRepository(request.app[INSTANCE].db).get(follower.id, me.id)
-    if record is None or record.state != "pending":
-        raise NotFound(RECORD_NOT_FOUND)
-    await inbound.accept_follow_request(request.app[FEDERATION], me, follower, accept)
+    await moderation.answer_follow_request(request.app[FEDERATION], me, follower, accept)
     return await _relationship(request, account, me, follower)
 
 
@@ -210,18 +165,10 @@ async def familiar_followers(request: web.Request) -> web.Response:
     _, me = auth.user()
     db = request.app[INSTANCE].db
     show = presenter(request, auth)
+    queries = AccountQueries(db)
     result = []
     for target in await _targets(db, (await read_params(request)).items("id")):
-        rows = await db.fetch(
-            "SELECT a.* FROM follows mine JOIN follows theirs "
-            "ON theirs.follower_id = mine.followee_id JOIN actors a ON a.id = mine.followee_id "
-            "WHERE mine.follower_id = $1 AND mine.state = 'accepted' "
-            f"AND theirs.followee_id = $2 AND theirs.state = 'accepted' AND {HIDDEN_LOCAL} "
-            "ORDER BY a.id LIMIT 40",
-            me.id,
-            target.id,
-        )
-        accounts = await show.accounts([actor_from_row(row) for row in rows])
+        accounts = await show.accounts(await queries.familiar_followers(me.id, target.id))
         result.append({"id": str(target.id), "accounts": accounts})
     return web.json_response(result)
 

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 
 from fedicoop.accounts.service import add_account
-from fedicoop.bootstrap import init_instance
 from fedicoop.cli.federation_commands import federation_for
 from fedicoop.config import CONFIG_NAME
 from fedicoop.coops import partnership
@@ -101,6 +100,8 @@ async def run_devnet(args: argparse.Namespace) -> int:
 async def _prepare(node: Node) -> None:
     if (node.directory / CONFIG_NAME).exists():
         return
+    from fedicoop.bootstrap import init_instance
+
     node.directory.parent.mkdir(parents=True, exist_ok=True)
     result = await init_instance(
         node.directory,

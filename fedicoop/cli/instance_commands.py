@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from fedicoop.accounts.service import add_account, list_accounts
-from fedicoop.bootstrap import init_instance
 from fedicoop.config import load_config
 from fedicoop.instance import open_instance
 from fedicoop.logs import configure as configure_logging
-from fedicoop.storage import migrate
 
 
 def register(commands: Any) -> None:
@@ -84,6 +82,9 @@ def register(commands: Any) -> None:
 
 async def run_init(args: argparse.Namespace) -> int:
     """Create the instance and print how to log in."""
+    # Alembic and SQLAlchemy load only for the commands that migrate (not for `serve`).
+    from fedicoop.bootstrap import init_instance
+
     result = await init_instance(
         Path(args.directory),
         domain=args.domain,
@@ -173,6 +174,8 @@ async def run_user_list(args: argparse.Namespace) -> int:
 
 async def run_db_upgrade(args: argparse.Namespace) -> int:
     """Apply migrations to the instance's database."""
+    from fedicoop.storage import migrate
+
     config = load_config(args.directory)
     before = await migrate.current_revision(config.database)
     after = await migrate.upgrade(config.database)

@@ -113,8 +113,8 @@ class MastodonShapedPeer:
                 return answer.status
 
 
-async def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> None:
-    for _ in range(int(timeout / 0.2)):
+async def wait_for(predicate: Any, what: str, patience: float = 20.0) -> None:
+    for _ in range(int(patience / 0.2)):
         if predicate():
             return
         await asyncio.sleep(0.2)
