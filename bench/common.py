@@ -1,4 +1,4 @@
-"""Shared parts of the benchmarks: throwaway instances, server processes, progress, figures.
+"""Shared parts of the benchmarks: throwaway instances, server processes, a load generator.
 
 Everything here stays on this machine: instances listen on 127.0.0.1, remote actors live on
 other loopback addresses (127.0.0.0/8), and PostgreSQL is the local server on 127.0.0.1:5432.
@@ -19,15 +19,21 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 
+from fedicoop import clock
+from fedicoop.activitypub.documents import ACTIVITY_JSON
 from fedicoop.activitypub.keys import KeyPair, generate_rsa_keypair
+from fedicoop.activitypub.signatures import load_private_key, sign_request
 from fedicoop.bootstrap import init_instance
 from fedicoop.storage.database import Database, open_database
 
@@ -245,6 +251,11 @@ class ServerProcess:
         return sum(needle in line for line in self.log_path.read_text(errors="replace").split("\n"))
 
 
+def wall(text: str | None) -> float:
+    """Return a time stored by fedicoop as a wall-clock timestamp (NaN when missing)."""
+    return clock.from_text(text).timestamp() if text else float("nan")
+
+
 def rss_kib(pid: int) -> tuple[int, int]:
     """Return (VmRSS, VmHWM) of a process in KiB, read from /proc/PID/status."""
     values: dict[str, int] = {}
@@ -296,8 +307,14 @@ async def machine_summary() -> str:
     return (
         f"{os.cpu_count()} cores ({_cpu_model()}), {_ram_gib():.1f} GiB RAM, "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-        f"PostgreSQL {postgres}, {platform.system()} {platform.release()}"
+        f"PostgreSQL {postgres}, {platform.system()} {platform.release()}; "
+        f"load average {load_average()} at start"
     )
+
+
+def load_average() -> str:
+    """Return the 1, 5 and 15 minute load averages (other work on the machine skews figures)."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def run_async(main: Coroutine[Any, Any, int]) -> int:
@@ -306,3 +323,108 @@ def run_async(main: Coroutine[Any, Any, int]) -> int:
         return asyncio.run(main)
     except KeyboardInterrupt:
         return 130
+
+
+# The load generator: pre-signed POSTs fired from processes of their own, so that signing
+# (~1 ms each in Python) happens before the clock starts and the load never competes with the
+# measuring process for its event loop.
+
+SignedRequest = tuple[dict[str, str], bytes]
+
+
+@dataclass
+class LoadResult:
+    """What one load-generator process saw."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    cpu: float = 0.0  # CPU seconds the load generator itself used
+    first_start: float = float("inf")  # wall clock (time.time), to compare with the database
+    last_end: float = 0.0
+    sample_refusal: str = ""
+
+
+def sign_batch(private_pem: str, key_id: str, url: str, bodies: list[bytes]) -> list[SignedRequest]:
+    """Sign POSTs of `bodies` to `url` (runs in a pool process: ~1 ms per signature)."""
+    key = load_private_key(private_pem)
+    signed = []
+    for body in bodies:
+        headers = sign_request(
+            "POST", url, key_id=key_id, private_key=key, body=body, content_type=ACTIVITY_JSON
+        )
+        signed.append((headers, body))
+    return signed
+
+
+async def fire_requests(
+    url: str,
+    requests: list[SignedRequest],
+    concurrency: int,
+    done: Synchronized[int],
+    deadline: float,
+) -> LoadResult:
+    """POST every request over `concurrency` keep-alive connections; record what came back."""
+    result = LoadResult()
+    pending = iter(requests)
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        for headers, body in pending:
+            if time.monotonic() > deadline:
+                result.errors["stopped at the time limit"] += 1
+                continue
+            started = time.perf_counter()
+            result.first_start = min(result.first_start, time.time())
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    answer = await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError) as error:
+                result.errors[type(error).__name__] += 1
+                continue
+            result.latencies.append(time.perf_counter() - started)
+            result.last_end = time.time()
+            result.statuses[status] += 1
+            if status != 202 and not result.sample_refusal:
+                result.sample_refusal = f"{status} {answer[:300].decode(errors='replace')}"
+            done.value += 1
+
+    cpu_start = time.process_time()
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+    result.cpu = time.process_time() - cpu_start
+    return result
+
+
+def load_worker(
+    url: str,
+    requests: list[SignedRequest],
+    concurrency: int,
+    ready: Any,
+    go: Any,
+    done: Synchronized[int],
+    results: Any,
+    *,
+    time_limit: float,
+) -> None:
+    """Wait for the start signal, POST every request with `concurrency` connections, report."""
+    ready.release()
+    go.wait()
+    deadline = time.monotonic() + time_limit
+    results.put(asyncio.run(fire_requests(url, requests, concurrency, done, deadline)))
+
+
+def merge(parts: list[LoadResult]) -> LoadResult:
+    """Combine what every load-generator process saw."""
+    merged = LoadResult()
+    for part in parts:
+        merged.statuses.update(part.statuses)
+        merged.errors.update(part.errors)
+        merged.latencies.extend(part.latencies)
+        merged.cpu += part.cpu
+        merged.first_start = min(merged.first_start, part.first_start)
+        merged.last_end = max(merged.last_end, part.last_end)
+        merged.sample_refusal = merged.sample_refusal or part.sample_refusal
+    return merged

@@ -24,6 +24,7 @@ import json
 import logging
 import multiprocessing
 import queue
+import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ from bench.common import (
     cpu_seconds,
     create_instance,
     free_port,
+    load_average,
     machine_summary,
     run_async,
+    wall,
 )
 from fedicoop import __version__, clock
 from fedicoop.activitypub.delivery import Deliverer
@@ -109,29 +112,31 @@ def host_addresses(count: int) -> list[str]:
     return [f"127.0.{1 + i // 250}.{1 + i % 250}" for i in range(count)]
 
 
-def sink_main(
-    addresses: list[str],
-    port: int,
-    public_pem: str,
-    key_id: str,
-    arrivals: Any,
-    ready: Any,
-    stop: Any,
-) -> None:
+@dataclass(frozen=True)
+class SinkConfig:
+    """Where the sink listens and whose signatures it expects."""
+
+    addresses: list[str]
+    port: int
+    public_pem: str
+    key_id: str
+
+
+def sink_main(config: SinkConfig, arrivals: Any, ready: Any, stop: Any) -> None:
     """Run the sink (in its own process) until `stop` is set."""
-    asyncio.run(_sink(addresses, port, public_pem, key_id, arrivals, ready, stop))
+    # One listening socket per host plus the connections to them: more than the usual 1024.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * len(config.addresses) + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            ready.put(f"the sink needs {wanted} open files; raise `ulimit -n` (hard {hard})")
+            return
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    asyncio.run(_sink(config, arrivals, ready, stop))
 
 
-async def _sink(
-    addresses: list[str],
-    port: int,
-    public_pem: str,
-    key_id: str,
-    arrivals: Any,
-    ready: Any,
-    stop: Any,
-) -> None:
-    public_key = load_public_key(public_pem)
+async def _sink(config: SinkConfig, arrivals: Any, ready: Any, stop: Any) -> None:
+    public_key = load_public_key(config.public_pem)
 
     async def inbox(request: web.Request) -> web.Response:
         body = await request.read()
@@ -148,7 +153,7 @@ async def _sink(
                 body=body,
                 now=datetime.now(UTC),
             )
-            if parsed.key_id != key_id:
+            if parsed.key_id != config.key_id:
                 raise SignatureError(f"signed with {parsed.key_id}, not the Group's key")
             if not verify_signature(parsed, public_key):
                 raise SignatureError("signature does not verify")
@@ -178,10 +183,10 @@ async def _sink(
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        for address in addresses:
-            await web.TCPSite(runner, address, port, backlog=512).start()
+        for address in config.addresses:
+            await web.TCPSite(runner, address, config.port, backlog=512).start()
     except OSError as error:
-        ready.put(f"cannot listen on {address}:{port}: {error}")
+        ready.put(f"cannot listen on {address}:{config.port}: {error}")
         await runner.cleanup()
         return
     ready.put("ok")
@@ -198,17 +203,10 @@ class Sink:
         self.ready = context.Queue()
         self.stop_event = context.Event()
         assert group.public_key_pem and group.key_id
+        config = SinkConfig(addresses, port, group.public_key_pem, group.key_id)
         self.process = context.Process(
             target=sink_main,
-            args=(
-                addresses,
-                port,
-                group.public_key_pem,
-                group.key_id,
-                self.arrivals_queue,
-                self.ready,
-                self.stop_event,
-            ),
+            args=(config, self.arrivals_queue, self.ready, self.stop_event),
             daemon=True,
         )
         self.arrivals: list[Arrival] = []
@@ -240,6 +238,8 @@ class Sink:
 
     def stop(self) -> None:
         """Stop the sink process."""
+        if self.process.pid is None:
+            return
         self.stop_event.set()
         self.process.join(timeout=20)
         if self.process.is_alive():
@@ -281,11 +281,6 @@ async def store_followers(
             )
             if progress.due():
                 progress.say(f"stored {number + 1}/{count} followers")
-
-
-def wall(text: str | None) -> float:
-    """Return a stored time as a wall-clock timestamp (NaN when missing)."""
-    return clock.from_text(text).timestamp() if text else float("nan")
 
 
 async def wait_for_hosts(
@@ -351,51 +346,40 @@ def figures_of(
     )
 
 
-async def headline(
-    bench: BenchInstance,
-    server: ServerProcess,
-    db: Database,
-    sink: Sink,
-    hosts: int,
-    time_limit: float,
-) -> FanoutFigures:
-    """Post as the admin through `fedicoop act` to the Group; time the relay by the server."""
+async def post_as_admin(bench: BenchInstance) -> tuple[str, float, float]:
+    """Post to the Group with `fedicoop act`; return the note's id, launch and exit times."""
     text = f"Fan-out benchmark: rides to the market? @{bench.group_handle}@{bench.domain}"
-    command = [
-        sys.executable,
-        "-m",
-        "fedicoop",
-        "act",
-        str(bench.directory),
-        bench.admin_username,
-        "post",
-        text,
-    ]
+    command = [sys.executable, "-m", "fedicoop", "act", str(bench.directory)]
+    command += [bench.admin_username, "post", text]
     print(f"posting: {' '.join(command[:-1])} {json.dumps(text)}", flush=True)
-    progress = Progress()
-    cpu_before = cpu_seconds(server.pid), sink.cpu_seconds()
     launched = time.time()
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await process.communicate()
-    act_done = time.time()
+    exited = time.time()
     if process.returncode != 0:
         raise RuntimeError(f"fedicoop act failed: {err.decode()}")
     note_uri = out.decode().strip().splitlines()[-1]
-    print(f"   act returned after {act_done - launched:.2f} s: {note_uri}", flush=True)
+    print(f"   act returned after {exited - launched:.2f} s: {note_uri}", flush=True)
+    return note_uri, launched, exited
+
+
+async def headline(
+    bench: BenchInstance, server: ServerProcess, db: Database, sink: Sink, args: argparse.Namespace
+) -> FanoutFigures:
+    """Post as the admin through `fedicoop act` to the Group; time the relay by the server."""
+    cpu_before = cpu_seconds(server.pid), sink.cpu_seconds()
+    note_uri, launched, act_done = await post_as_admin(bench)
     found = await wait_for_hosts(
         sink,
         lambda a: a.activity_type == "Announce" and a.object_id == note_uri,
-        hosts,
-        time_limit,
+        args.hosts,
+        args.time_limit,
         db,
-        progress,
+        Progress(),
     )
-    cpu_used = (
-        cpu_seconds(server.pid) - cpu_before[0],
-        sink.cpu_seconds() - cpu_before[1],
-    )
+    cpu_used = cpu_seconds(server.pid) - cpu_before[0], sink.cpu_seconds() - cpu_before[1]
     announce_uri = found[0].activity_id if found else ""
     unsettled = await wait_settled(db, announce_uri)
     stored = await db.fetchval("SELECT published FROM objects WHERE uri = $1", note_uri)
@@ -410,9 +394,10 @@ async def headline(
         "max(attempts) AS attempts FROM deliveries WHERE activity_uri = $1",
         announce_uri,
     )
-    figures = figures_of("fedicoop serve (concurrency 32)", found, hosts, wall(stored), cpu_used)
+    label = "fedicoop serve (concurrency 32)"
+    figures = figures_of(label, found, args.hosts, wall(stored), cpu_used)
     print("   timeline (seconds after the post was stored):")
-    steps = [
+    for name, moment in (
         ("act process started", launched),
         ("post stored (objects.published)", wall(stored)),
         ("act process exited", act_done),
@@ -422,8 +407,7 @@ async def headline(
         ("first host received it", figures.first_arrival),
         ("last host received it", figures.last_arrival),
         ("last delivery settled in the queue", wall(queued and queued["last_settled"])),
-    ]
-    for name, moment in steps:
+    ):
         print(f"     {moment - figures.started:+7.2f}  {name}")
     if unsettled:
         print(f"   {unsettled} deliveries still unsettled 15 s after the last arrival")
@@ -436,17 +420,12 @@ async def headline(
 
 
 async def in_process(
-    bench: BenchInstance,
-    sink: Sink,
-    hosts: int,
-    concurrency: int,
-    per_host: int,
-    time_limit: float,
+    bench: BenchInstance, sink: Sink, concurrency: int, args: argparse.Namespace
 ) -> FanoutFigures:
     """Deliver one Announce to every host through a Deliverer built here, with `concurrency`."""
     instance = await open_instance(bench.directory)
     fetcher = SafeFetcher(dev=True, user_agent=f"fedicoop/{__version__} (bench)")
-    deliverer = Deliverer(instance, fetcher, concurrency=concurrency, per_host=per_host)
+    deliverer = Deliverer(instance, fetcher, concurrency=concurrency, per_host=args.per_host)
     runner: asyncio.Task[None] | None = None
     try:
         group = await ActorRepository(instance.db).by_handle(bench.group_handle, bench.domain)
@@ -473,16 +452,16 @@ async def in_process(
         found = await wait_for_hosts(
             sink,
             lambda a: a.activity_id == activity_uri,
-            hosts,
-            time_limit,
+            args.hosts,
+            args.time_limit,
             instance.db,
             Progress(),
         )
         await wait_settled(instance.db, activity_uri)
         return figures_of(
-            f"in-process Deliverer(concurrency={concurrency}, per_host={per_host})",
+            f"in-process Deliverer(concurrency={concurrency}, per_host={args.per_host})",
             found,
-            hosts,
+            args.hosts,
             started,
             (time.process_time() - cpu_before[0], sink.cpu_seconds() - cpu_before[1]),
         )
@@ -503,20 +482,21 @@ def print_figures(results: list[FanoutFigures], args: argparse.Namespace) -> Non
     )
     print(
         f"{'measurement':<52} {'hosts':>11} {'verified':>9} {'seconds':>8} {'per s':>7} "
-        f"{'cpu send':>8} {'cpu sink':>8}"
+        f"{'cpu send':>8} {'cpu sink':>8} {'ms/deliv':>8}"
     )
     for f in results:
         spread = f.last_arrival - f.first_arrival
         rate = f.arrivals / spread if spread > 0 else float("nan")
         print(
             f"{f.label:<52} {f.hosts_reached:>5}/{f.hosts:<5} {f.verified:>9} "
-            f"{f.seconds:>8.2f} {rate:>7.0f} {f.sender_cpu:>8.2f} {f.sink_cpu:>8.2f}"
+            f"{f.seconds:>8.2f} {rate:>7.0f} {f.sender_cpu:>8.2f} {f.sink_cpu:>8.2f} "
+            f"{1000 * f.sender_cpu / max(f.arrivals, 1):>8.2f}"
         )
     print(
         f"target: every inbox has it within {TARGET_SECONDS:.0f} s of the post; "
         "'per s' = deliveries per second between the first and the last arrival; "
         "cpu = CPU seconds used meanwhile by the sending process (server, or this one) "
-        "and by the sink"
+        "and by the sink; ms/deliv = sender CPU milliseconds per delivery"
     )
     head = results[0]
     verdict = "meets" if head.complete and head.seconds <= TARGET_SECONDS else "MISSES"
@@ -551,22 +531,18 @@ async def main(args: argparse.Namespace) -> int:
         print(f"starting: {' '.join(server.command())}", flush=True)
         server.start()
         print(f"server pid {server.pid}, log {server.log_path}", flush=True)
-        results = [await headline(bench, server, db, sink, args.hosts, args.time_limit)]
+        results = [await headline(bench, server, db, sink, args)]
         server.stop()
-        if args.concurrency:
-            logging.getLogger().setLevel(logging.INFO)
-            # The server logs each delivery as a JSON line; do the same, to a file, to be fair.
-            handler = logging.FileHandler(bench.workdir / "in-process.log")
-            handler.setFormatter(JsonFormatter())
-            logging.getLogger().addHandler(handler)
-            for concurrency in args.concurrency:
-                print(f"\nin-process Deliverer, concurrency {concurrency} ...", flush=True)
-                results.append(
-                    await in_process(
-                        bench, sink, args.hosts, concurrency, args.per_host, args.time_limit
-                    )
-                )
+        # The server logs each delivery as a JSON line; do the same, to a file, to be fair.
+        logging.getLogger().setLevel(logging.INFO)
+        handler = logging.FileHandler(bench.workdir / "in-process.log")
+        handler.setFormatter(JsonFormatter())
+        logging.getLogger().addHandler(handler)
+        for concurrency in args.concurrency:
+            print(f"\nin-process Deliverer, concurrency {concurrency} ...", flush=True)
+            results.append(await in_process(bench, sink, concurrency, args))
         print_figures(results, args)
+        print(f"load average {load_average()} at the end")
         invalid = [a for a in sink.arrivals if not a.valid]
         if invalid:
             print(f"{len(invalid)} signatures failed, e.g.: {invalid[0].reason}")
@@ -574,12 +550,14 @@ async def main(args: argparse.Namespace) -> int:
         if errors:
             print(f"server logged {errors} error lines; see {server.log_path}")
     finally:
-        server.stop()
-        if sink is not None:
-            sink.stop()
-        if db is not None:
-            await db.close()
-        await bench.remove(keep=args.keep)
+        try:
+            server.stop()
+            if sink is not None:
+                sink.stop()
+            if db is not None:
+                await db.close()
+        finally:
+            await bench.remove(keep=args.keep)
     return 0
 
 
