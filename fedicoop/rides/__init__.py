@@ -1,0 +1,1 @@
+"""Rides: carpool offers and requests, matched and booked across partner co-ops."""
