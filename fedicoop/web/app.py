@@ -9,7 +9,7 @@ from fedicoop.api import setup as client_api
 from fedicoop.errors import Unavailable
 from fedicoop.instance import Instance
 from fedicoop.services import build_federation
-from fedicoop.web import activitypub_routes, discovery
+from fedicoop.web import activitypub_routes, discovery, home
 from fedicoop.web.errors import error_middleware
 from fedicoop.web.keys import FEDERATION, INSTANCE
 
@@ -39,6 +39,7 @@ def create_app(instance: Instance, *, background: bool = True) -> web.Applicatio
     discovery.setup(app)
     activitypub_routes.setup(app)
     client_api.setup(app)
+    home.setup(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if background:

@@ -465,3 +465,19 @@ async def test_ns_serves_the_fedicoop_context(coop: Coop) -> None:
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     document = await response.json(content_type=None)
     assert isinstance(document["@context"], dict) and document["@context"]
+
+
+async def test_front_page_names_the_coop_in_the_browser_language(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    from fedicoop.bootstrap import init_instance
+    from fedicoop.instance import open_instance
+    from fedicoop.web.app import create_app
+
+    await init_instance(tmp_path / "c", domain="coop.example", name="Vélo Lyon", handle="velo")
+    client = await aiohttp_client(create_app(await open_instance(tmp_path / "c"), background=False))
+    french = await client.get("/", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    assert french.status == 200 and "Vélo Lyon" in await french.text()
+    assert "coopérative" in await french.text() and "@velo@coop.example" in await french.text()
+    english = await client.get("/", headers={"Accept-Language": "en"})
+    assert "co-operative" in await english.text()
