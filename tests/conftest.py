@@ -102,3 +102,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.fixturenames
     ):
         metafunc.parametrize("database_url", ENGINES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def _rsa_key_pool() -> list[object]:
+    """A few real RSA-2048 key pairs made once: generating one per actor dominated test setup."""
+    from fedicoop.activitypub.keys import generate_rsa_keypair
+
+    return [generate_rsa_keypair() for _ in range(8)]
+
+
+@pytest.fixture(autouse=True)
+def _fast_instance_setup(monkeypatch: pytest.MonkeyPatch, _rsa_key_pool: list[object]) -> None:
+    """Make in-process instance setup cheap: pooled keys and a light argon2id cost.
+
+    Both stay real (RSA-2048 keys, argon2id hashes that verify); only the cost of making them
+    changes. Server processes started by the federation tests keep the production settings.
+    """
+    import itertools
+
+    from argon2 import PasswordHasher
+
+    from fedicoop.accounts import passwords, service
+
+    keys = itertools.cycle(_rsa_key_pool)
+    monkeypatch.setattr(service, "generate_rsa_keypair", lambda: next(keys))
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )

@@ -6,7 +6,8 @@ from fedicoop.errors import NotAuthorized
 from fedicoop.oauth.service import Auth, authenticate
 from fedicoop.web.keys import INSTANCE
 
-AUTH_KEY = "fedicoop.auth"
+# The caller, looked up once per request. Optional[Auth] is not a class, so a holder is stored.
+AUTH_KEY = web.RequestKey("fedicoop.auth", tuple)
 
 
 def bearer_of(request: web.Request) -> str | None:
@@ -20,11 +21,11 @@ def bearer_of(request: web.Request) -> str | None:
 async def optional_auth(request: web.Request) -> Auth | None:
     """Return the caller's Auth, None when anonymous; a bad token is still an error."""
     if AUTH_KEY in request:
-        cached: Auth | None = request[AUTH_KEY]
+        cached: Auth | None = request[AUTH_KEY][0]
         return cached
     token = bearer_of(request)
     auth = await authenticate(request.app[INSTANCE], token) if token else None
-    request[AUTH_KEY] = auth
+    request[AUTH_KEY] = (auth,)
     return auth
 
 
