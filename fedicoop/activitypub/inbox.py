@@ -8,10 +8,11 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from fedicoop import clock
-from fedicoop.activitypub.as2 import id_of, origin_of, same_origin
+from fedicoop.activitypub.as2 import id_of, origin_of
 from fedicoop.activitypub.resolver import Resolver
 from fedicoop.activitypub.signatures import (
     SignatureError,
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 ACTIVITY_MEDIA_TYPES = frozenset({"application/activity+json", "application/ld+json"})
 MAX_DEPTH = 24
+VERDICTS_KEPT = 10_000  # hosts whose block verdict is remembered (the cache starts over)
 
 
 class UnsupportedMediaType(Invalid):
@@ -64,7 +66,7 @@ def check_media_type(content_type: str) -> None:
         )
 
 
-def decode_activity(body: bytes) -> dict[str, Any]:
+def decode_activity(body: bytes | str) -> dict[str, Any]:
     """Parse the body as one JSON object with the fields every activity has."""
     try:
         document = json.loads(body)
@@ -75,13 +77,20 @@ def decode_activity(body: bytes) -> dict[str, Any]:
         raise Invalid("the activity is nested too deeply") from error
     if not isinstance(document, dict):
         raise Invalid("an activity must be a JSON object")
-    if _depth(document) > MAX_DEPTH:
+    # Each level of nesting opens a bracket, so a body with few brackets (strings included)
+    # cannot nest deeply: counting them in C spares walking the document (most bodies).
+    brackets = body.count("{") + body.count("[") if isinstance(body, str) else _brackets(body)
+    if brackets > MAX_DEPTH and _depth(document) > MAX_DEPTH:
         raise Invalid("the activity is nested too deeply")
     if not isinstance(document.get("type"), str) or not id_of(document.get("actor")):
         raise Invalid("an activity needs a type and an actor")
     if not isinstance(document.get("id"), str):
         raise Invalid("an activity needs an id")
     return document
+
+
+def _brackets(body: bytes) -> int:
+    return body.count(b"{") + body.count(b"[")
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -95,6 +104,24 @@ def _depth(value: Any, level: int = 0) -> int:
     return level
 
 
+@lru_cache(maxsize=4096)
+def _origin(url: str) -> str:
+    """Return the origin of an actor id (the same few thousand senders post again and again)."""
+    return origin_of(url)
+
+
+def _on_origin(url: Any, origin: str) -> bool:
+    """Return whether `url` is on `origin` (a canonical origin, as origin_of returns it)."""
+    if not isinstance(url, str) or not origin:
+        return False
+    # A URL that starts with the canonical origin and a slash has exactly that scheme and
+    # host[:port] (the authority ends at the first "/"): no need to parse it. Any other
+    # spelling (case, default port, IDN, trailing dot) takes the full comparison.
+    if url.startswith(origin) and url[len(origin) : len(origin) + 1] == "/":
+        return True
+    return origin_of(url) == origin
+
+
 def check_origins(activity: dict[str, Any], signer: ActorRecord) -> None:
     """Refuse activities that speak for another server."""
     actor_id = str(id_of(activity["actor"]))
@@ -102,19 +129,20 @@ def check_origins(activity: dict[str, Any], signer: ActorRecord) -> None:
     # sign activities "from" anyone.
     if actor_id != signer.uri:
         raise NotAuthorized(f"signed by {signer.uri} but claims actor {actor_id}")
+    origin = _origin(actor_id)
     # An activity id on another origin would let the sender overwrite someone else's activity.
-    if not same_origin(activity["id"], actor_id):
+    if not _on_origin(activity["id"], origin):
         raise Forbidden("the activity id is not on the actor's origin")
     embedded = activity.get("object")
     if isinstance(embedded, dict) and activity["type"] in ("Create", "Update"):
         # CVE-2024-23832 family: an embedded object must come from the sender's origin; Announce
         # is exempt because its object is always refetched from its own origin.
         object_id = embedded.get("id")
-        if isinstance(object_id, str) and not same_origin(object_id, actor_id):
+        if isinstance(object_id, str) and not _on_origin(object_id, origin):
             raise Forbidden("the embedded object's id is not on the actor's origin")
         attributed = id_of(embedded.get("attributedTo"))
         if attributed and embedded.get("type") not in ("Person", "Group", "Service", "Application"):
-            if attributed != actor_id and not same_origin(attributed, actor_id):
+            if attributed != actor_id and not _on_origin(attributed, origin):
                 raise Forbidden("the embedded object is attributed to someone else")
 
 
@@ -124,15 +152,14 @@ class InboxWriter:
     def __init__(self, instance: Instance, *, max_batch: int = 256) -> None:
         self.instance = instance
         self.max_batch = max_batch
-        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._pending: list[tuple[str, str, str, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None
         self.stored = asyncio.Event()
 
     async def put(self, activity_uri: str, actor_uri: str, raw: str) -> None:
         """Return once the activity is durably stored (or was already)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        row = (new_id(), activity_uri, actor_uri, raw, clock.now_text())
-        self._pending.append((row, future))
+        self._pending.append((activity_uri, actor_uri, raw, future))
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())
         await future
@@ -140,18 +167,19 @@ class InboxWriter:
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            received_at = clock.now_text()  # one commit, one moment
             try:
                 await self.instance.db.executemany(
                     "INSERT INTO inbox (id, activity_uri, actor_uri, raw, received_at) "
                     "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_uri) DO NOTHING",
-                    [row for row, _ in batch],
+                    [(new_id(), uri, actor, raw, received_at) for uri, actor, raw, _ in batch],
                 )
             except Exception as error:
-                for _, future in batch:
+                for *_, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for _, future in batch:
+            for *_, future in batch:
                 if not future.done():
                     future.set_result(None)
             self.stored.set()
@@ -165,22 +193,28 @@ class InboxReceiver:
         self.resolver = resolver
         self.writer = writer
         self._domain_blocks: set[str] | None = None
+        self._verdicts: dict[str, bool] = {}  # host → blocked, under the current blocks
         self.unavailable_hosts: set[str] = set()
 
     def invalidate_blocks(self) -> None:
         """Forget the cached domain blocks (after an admin changed them)."""
         self._domain_blocks = None
+        self._verdicts = {}
 
     async def receive(self, request: InboundRequest) -> None:
         """Run the pipeline; return normally when the activity is stored (answer 202)."""
         check_media_type(request.content_type)
         if len(request.body) > self.instance.config.max_body_bytes:
             raise PayloadTooLarge(f"body over {self.instance.config.max_body_bytes} bytes")
-        activity = decode_activity(request.body)
+        try:
+            text = request.body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise Invalid(f"body is not JSON: {error}") from error
+        activity = decode_activity(text)
         await self._check_domain(str(id_of(activity["actor"])))
         signer = await self._verify(request, activity)
         check_origins(activity, signer)
-        await self.writer.put(activity["id"], signer.uri, request.body.decode("utf-8"))
+        await self.writer.put(activity["id"], signer.uri, text)
         await self._mark_host_alive(signer.domain)
 
     async def _mark_host_alive(self, host: str) -> None:
@@ -201,7 +235,7 @@ class InboxReceiver:
         )
 
     async def _check_domain(self, actor_uri: str) -> None:
-        host = origin_of(actor_uri).split("://", 1)[-1]
+        host = _origin(actor_uri).split("://", 1)[-1]
         if await self.is_blocked(host):
             raise Forbidden(f"{host} is blocked by this co-op")
 
@@ -210,10 +244,17 @@ class InboxReceiver:
         if self._domain_blocks is None:
             rows = await self.instance.db.fetch("SELECT domain FROM domain_blocks")
             self._domain_blocks = {str(row["domain"]).lower() for row in rows}
-        name = host.lower().split(":")[0]
-        labels = name.split(".")
-        candidates = {host.lower()} | {".".join(labels[i:]) for i in range(len(labels))}
-        return bool(candidates & self._domain_blocks)
+            self._verdicts = {}
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            name = host.lower().split(":")[0]
+            labels = name.split(".")
+            candidates = {host.lower()} | {".".join(labels[i:]) for i in range(len(labels))}
+            verdict = bool(candidates & self._domain_blocks)
+            if len(self._verdicts) >= VERDICTS_KEPT:
+                self._verdicts.clear()
+            self._verdicts[host] = verdict
+        return verdict
 
     async def _verify(self, request: InboundRequest, activity: dict[str, Any]) -> ActorRecord:
         parsed = parse_signature(

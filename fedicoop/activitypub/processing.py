@@ -1,16 +1,31 @@
-"""Process persisted inbox activities: parse, dispatch to the registered handler, settle."""
+"""Process persisted inbox activities: parse, dispatch to the registered handler, settle.
+
+Activities are settled in batches, in arrival order, each batch in one transaction (one
+commit for up to `together` activities). An activity whose handler needs the network (an
+unknown or stale actor, a reply's missing parent) or fails ends its batch: the activities
+before it are committed (rolled back and done again first, when the failed one had already
+written something), and it is then handled alone, outside any transaction, exactly as
+without batches.
+
+Inside a batch, every statement a handler sends joins the batch's transaction and a fetch
+raises `FetchDeferred` (see `Database.unit_of_work` and `resolver.offline`); both hold for
+the handler's own task only, so handlers must not hand database work to other tasks.
+"""
 
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from fedicoop import clock
 from fedicoop.activitypub.as2 import Activity, InvalidActivity, parse_activity
+from fedicoop.activitypub.resolver import offline
 from fedicoop.errors import FedicoopError
 from fedicoop.instance import Instance
+from fedicoop.streaming import StreamBus, Subscription
 
 if TYPE_CHECKING:
     from fedicoop.activitypub.runtime import Federation
@@ -18,6 +33,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+TOGETHER = 100
+# A batch holds SQLite's only write lock: bound it, so intake's group commits wait little.
+# PostgreSQL lets intake commit meanwhile; there a batch is bounded so that live events
+# (sent after the commit) are not held back long.
+TOGETHER_SECONDS = {"sqlite": 0.05, "postgresql": 0.25}
+
+_SETTLE = (
+    "UPDATE inbox SET state = $1, attempts = attempts + 1, error = $2, processed_at = $3 "
+    "WHERE id = $4"
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +53,8 @@ class Inbound:
     document: dict[str, Any]
     raw: str
     sender: str  # the verified signer's actor id (or our own actor for local delivery)
+    # What a prefetcher looked up for a run of activities like this one (see add_prefetch).
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def object_type(self) -> str | None:
@@ -39,6 +66,7 @@ class Inbound:
 
 
 Handler = Callable[["Federation", Inbound], Awaitable[None]]
+Prefetch = Callable[["Federation", list[Inbound]], Awaitable[None]]
 
 
 class HandlerRegistry:
@@ -50,6 +78,7 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str | None], list[Handler]] = {}
+        self._prefetch: dict[tuple[str, str | None], Prefetch] = {}
 
     def add(self, activity_type: str, handler: Handler, object_type: str | None = None) -> None:
         """Register a handler; handlers for a specific object type take precedence."""
@@ -61,15 +90,73 @@ class HandlerRegistry:
             (activity_type, None), []
         )
 
+    def add_prefetch(
+        self, activity_type: str, prefetch: Prefetch, object_type: str | None = None
+    ) -> None:
+        """Register a look-up made once for a run of consecutive activities of one kind.
+
+        The prefetch fills the run's shared `Inbound.memo` with what each handler would
+        otherwise query one activity at a time. Only the handlers of that same kind run
+        while the memo is in use, so it may hold only what they do not change (or what each
+        activity changes for itself alone, taken out of the memo when used).
+        """
+        self._prefetch[(activity_type, object_type)] = prefetch
+
+    def prefetch_for(self, activity_type: str, object_type: str | None) -> Prefetch | None:
+        """Return the prefetch for an activity's kind, if one is registered."""
+        return self._prefetch.get((activity_type, object_type)) or self._prefetch.get(
+            (activity_type, None)
+        )
+
+
+class HeldEvents(StreamBus):
+    """Live events held back until the transaction that wrote their rows has committed."""
+
+    def __init__(self, bus: StreamBus) -> None:
+        self.bus = bus
+        self._held: list[tuple[str, str, str]] = []
+        self._mark = 0
+
+    async def publish(self, stream: str, event: str, payload: str) -> None:
+        self._held.append((stream, event, payload))
+
+    def subscribe(self) -> Subscription:
+        return self.bus.subscribe()
+
+    async def close(self) -> None:
+        await self.bus.close()
+
+    def keep(self) -> None:
+        """Keep what was published since the last keep (its activity was handled)."""
+        self._mark = len(self._held)
+
+    def drop(self) -> None:
+        """Forget what was published since the last keep (its activity is handled again)."""
+        del self._held[self._mark :]
+
+    async def release(self) -> None:
+        """Publish every kept event (after the commit)."""
+        held, self._held, self._mark = self._held, [], 0
+        for stream, event, payload in held:
+            await self.bus.publish(stream, event, payload)
+
 
 class InboxProcessor:
     """Drain the inbox table in arrival order; each activity is handled once."""
 
-    def __init__(self, federation: "Federation", *, batch: int = 200, poll: float = 0.5) -> None:
+    def __init__(
+        self,
+        federation: "Federation",
+        *,
+        batch: int = 200,
+        poll: float = 0.5,
+        together: int = TOGETHER,
+    ) -> None:
         self.federation = federation
         self.instance: Instance = federation.instance
         self.batch = batch
         self.poll = poll
+        self.together = together
         self.wakeup = asyncio.Event()
 
     async def run(self) -> None:
@@ -90,27 +177,119 @@ class InboxProcessor:
             "WHERE state = 'pending' ORDER BY id LIMIT $1",
             self.batch,
         )
-        for row in rows:
-            await self._process(row)
+        parsed = [_parsed(row) for row in rows]
+        position, alone_at = 0, -1
+        while position < len(rows):
+            if position == alone_at:
+                await self._process(rows[position], parsed[position])
+                position += 1
+                continue
+            end = min(len(rows), alone_at if alone_at > position else len(rows))
+            settled, stopped_at = await self._process_together(
+                rows[position:end], parsed[position:end]
+            )
+            if stopped_at is None:
+                position += settled
+            elif settled == stopped_at:  # committed what came before the one that stopped it
+                position += settled
+                alone_at = position
+            else:  # rolled back: do the ones before it again, then it alone
+                alone_at = position + stopped_at
+            await asyncio.sleep(0)  # let requests in between batches
         return len(rows)
 
-    async def _process(self, row: dict[str, Any]) -> None:
+    async def _process_together(
+        self, rows: list[dict[str, Any]], parsed: list[Inbound | None]
+    ) -> tuple[int, int | None]:
+        """Settle leading rows in one transaction.
+
+        Return how many were settled, and the position of the row that stopped the batch
+        (None if none did). When that row had changed something before failing, the whole
+        batch is rolled back and 0 is returned: the rows before it are done again.
+        """
+        wanted = parsed[: self.together] if self.together > 1 else []
+        inbounds: list[Inbound] = []
+        for inbound in wanted:
+            if inbound is None:
+                break
+            inbounds.append(replace(inbound, memo={}))  # what a batch looks up is its own
+        if not inbounds:
+            return 0, 0
+        events = HeldEvents(self.federation.streams)
+        federation = self.federation.with_streams(events)
+        done: list[int] = []
+        # A row that cannot be parsed stops the batch too: _process records why it failed.
+        stopped_at: int | None = len(inbounds) if len(inbounds) < len(wanted) else None
+        deadline = time.monotonic() + TOGETHER_SECONDS.get(self.instance.db.dialect, 0.05)
+        try:
+            async with self.instance.db.unit_of_work() as tx:
+                with offline() as scope:
+                    await self._prefetch(federation, inbounds)
+                    for position, inbound in enumerate(inbounds):
+                        changes = tx.changes
+                        try:
+                            await self._dispatch(federation, inbound, rows[position])
+                            failed = scope.wanted is not None  # a refused fetch, swallowed
+                        except Exception:
+                            failed = True
+                        if failed:
+                            if tx.changes != changes:
+                                raise _RollBack(position)
+                            # It changed nothing: the rows before it stand.
+                            events.drop()
+                            stopped_at = position
+                            break
+                        events.keep()
+                        done.append(rows[position]["id"])
+                        if time.monotonic() > deadline:
+                            stopped_at = None
+                            break
+                if done:
+                    # Settled by the same commit as their effects: one moment for all.
+                    moment = clock.now_text()
+                    await tx.executemany(_SETTLE, [("done", None, moment, id_) for id_ in done])
+        except _RollBack as rollback:
+            return 0, rollback.position
+        except Exception:
+            # The batch itself failed (its commit, say): handle its first row alone.
+            log.exception("inbox batch failed; processing one by one")
+            return 0, 0
+        await events.release()
+        return len(done), stopped_at
+
+    async def _prefetch(self, federation: "Federation", inbounds: list[Inbound]) -> None:
+        """Run each prefetch once for every run of consecutive activities of its kind."""
+        # Made for every batch: between batches, other work may change what was looked up.
+        handlers = self.federation.handlers
+        start = 0
+        while start < len(inbounds):
+            kind = _kind(inbounds[start])
+            end = start + 1
+            while end < len(inbounds) and _kind(inbounds[end]) == kind:
+                end += 1
+            prefetch = handlers.prefetch_for(*kind)
+            if prefetch is not None and end - start > 1:
+                memo: dict[Any, Any] = {}
+                for position in range(start, end):
+                    inbounds[position] = replace(inbounds[position], memo=memo)
+                await prefetch(federation, inbounds[start:end])
+            start = end
+
+    async def _dispatch(
+        self, federation: "Federation", inbound: Inbound, row: dict[str, Any]
+    ) -> None:
+        """Run every handler registered for an activity."""
+        handlers = self.federation.handlers.find(inbound.activity.type, inbound.object_type)
+        if not handlers:
+            log.info("no handler", extra={"type": inbound.activity.type, "id": row["activity_uri"]})
+        for handler in handlers:
+            await handler(federation, inbound)
+
+    async def _process(self, row: dict[str, Any], parsed: Inbound | None = None) -> None:
         error: str | None = None
         try:
-            document = json.loads(row["raw"])
-            inbound = Inbound(
-                activity=parse_activity(document),
-                document=document,
-                raw=row["raw"],
-                sender=row["actor_uri"],
-            )
-            handlers = self.federation.handlers.find(inbound.activity.type, inbound.object_type)
-            if not handlers:
-                log.info(
-                    "no handler", extra={"type": inbound.activity.type, "id": row["activity_uri"]}
-                )
-            for handler in handlers:
-                await handler(self.federation, inbound)
+            inbound = _inbound(row) if parsed is None else replace(parsed, memo={})
+            await self._dispatch(self.federation, inbound, row)
         except (InvalidActivity, FedicoopError, ValueError) as failure:
             # Bad input will not get better with retries.
             error = f"{type(failure).__name__}: {failure}"
@@ -121,11 +300,34 @@ class InboxProcessor:
             state = "failed" if row["attempts"] + 1 >= MAX_ATTEMPTS else "pending"
         else:
             state = "done"
-        await self.instance.db.execute(
-            "UPDATE inbox SET state = $1, attempts = attempts + 1, error = $2, processed_at = $3 "
-            "WHERE id = $4",
-            state,
-            error,
-            clock.now_text(),
-            row["id"],
-        )
+        await self.instance.db.execute(_SETTLE, state, error, clock.now_text(), row["id"])
+
+
+class _RollBack(Exception):
+    """Leave a batch's transaction without committing: the row at `position` failed."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(position)
+        self.position = position
+
+
+def _inbound(row: dict[str, Any]) -> Inbound:
+    document = json.loads(row["raw"])
+    return Inbound(
+        activity=parse_activity(document),
+        document=document,
+        raw=row["raw"],
+        sender=row["actor_uri"],
+    )
+
+
+def _parsed(row: dict[str, Any]) -> Inbound | None:
+    """Parse a row, or return None (its handling alone will record why it cannot be)."""
+    try:
+        return _inbound(row)
+    except (InvalidActivity, ValueError):
+        return None
+
+
+def _kind(inbound: Inbound) -> tuple[str, str | None]:
+    return inbound.activity.type, inbound.object_type

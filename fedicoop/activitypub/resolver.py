@@ -1,8 +1,14 @@
 """Find remote actors and objects: from the database, or fetched through the safe fetcher."""
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fedicoop import clock
@@ -23,6 +29,43 @@ KEY_CACHE_SECONDS = 600.0
 ACTOR_MAX_AGE = 24 * 3600
 
 
+class FetchDeferred(Exception):
+    """A fetch was needed where the network must not be used (inside a batch transaction)."""
+
+
+@dataclass
+class OfflineScope:
+    """A block of one task that must not touch the network; records whether it tried to."""
+
+    task: "asyncio.Task[Any] | None"
+    wanted: str | None = None
+
+
+# Inbox processing settles many activities in one transaction; SQLite has one writer, so a
+# fetch inside it would make every other writer wait for a remote server.
+_OFFLINE: ContextVar[OfflineScope | None] = ContextVar("fedicoop_offline", default=None)
+
+
+@contextmanager
+def offline() -> Iterator[OfflineScope]:
+    """Forbid fetches in the current task (not in tasks it starts) until the block ends."""
+    scope = OfflineScope(asyncio.current_task())
+    token = _OFFLINE.set(scope)
+    try:
+        yield scope
+    finally:
+        _OFFLINE.reset(token)
+
+
+def before_fetch(url: str) -> None:
+    """Raise FetchDeferred when the current task is inside an `offline()` block."""
+    scope = _OFFLINE.get()
+    if scope is not None and scope.task is asyncio.current_task():
+        # Recorded too, in case a caller swallows the exception and carries on without it.
+        scope.wanted = url
+        raise FetchDeferred(url)
+
+
 class Resolver:
     """Look up actors by id, key id or handle; fetch what we do not have."""
 
@@ -38,6 +81,7 @@ class Resolver:
         stored = await ActorRepository(self.instance.db).by_uri(uri)
         if stored and (stored.local or not (refresh or _stale(stored))):
             return stored
+        before_fetch(uri)
         try:
             document = await self.fetcher.get_activity(uri)
         except FetchError as error:
@@ -68,12 +112,14 @@ class Resolver:
         if stored and not refresh:
             self._remember_key(key_id, stored)
             return stored
+        owner_uri = key_id.split("#", 1)[0]
         if stored and refresh:
             last = self._key_refetched.get(key_id)
             if last is not None and time.monotonic() - last < KEY_REFETCH_INTERVAL:
                 return stored
+            before_fetch(owner_uri)  # before the refetch counts against the interval
             self._key_refetched[key_id] = time.monotonic()
-        owner_uri = key_id.split("#", 1)[0]
+        before_fetch(owner_uri)
         try:
             document = await self.fetcher.get_activity(owner_uri)
         except FetchError as error:
@@ -108,6 +154,7 @@ class Resolver:
             return local.uri
         scheme = "http" if self.instance.config.dev else "https"
         url = f"{scheme}://{host}/.well-known/webfinger?resource={quote('acct:' + handle)}"
+        before_fetch(url)
         try:
             document = await self.fetcher.get_json(
                 url, accept="application/jrd+json, application/json"

@@ -1,6 +1,7 @@
 """The federation runtime of one instance: fetcher, resolver, inbox, processor, delivery."""
 
 import asyncio
+import copy
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -67,6 +68,12 @@ class Federation:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.fetcher.close()
+
+    def with_streams(self, streams: StreamBus) -> "Federation":
+        """Return this runtime with live events going to `streams` (everything else shared)."""
+        view = copy.copy(self)
+        view.streams = streams
+        return view
 
     async def _wake_processor(self) -> None:
         while True:

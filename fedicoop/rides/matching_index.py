@@ -8,12 +8,17 @@ Two prefilters, both conservative, before the exact rule of `matching.py`:
   and is listed in every cell of a coarse grid its box overlaps. A search reads one cell:
   the pickup's or the drop-off's, whichever lists fewer offers in the time window.
 - **Time.** Within a cell, offers sit on shelves by margin tier (≤ 15, 30, 60 … minutes) and
-  day of departure, each a list sorted by departure, so a search bisects the window
-  `departure ± (its margin + tier bound)` on a shelf or two per tier. Day shelves keep the lists
-  short, so adding or removing an offer moves a few hundred pointers, not the whole month.
+  day of departure, each sorted by departure, so a search bisects the window
+  `departure ± (its margin + tier bound)` on a shelf or two per tier. Day shelves keep them
+  short, so adding or removing an offer moves a few hundred entries, not the whole month.
 
 Offers whose box is too big for the grid (very long trips, boxes over a pole or across the
-antimeridian) go to one "wide" list that every search reads, by time only.
+antimeridian) go to one "wide" list that every search reads, by time only. What survives both
+prefilters gets the exact detour, computed to the same bits as `geo.detour_km`.
+
+Pure Python, so memory access decides the speed: departures and box edges are kept in flat
+`array`s beside the offers, and the box test runs in C over a slice (`_Bucket.holding`).
+Not thread-safe: one event loop owns an index.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ import heapq
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import compress, repeat
 from math import asin, cos, radians, sin, sqrt
 from operator import and_, attrgetter, ge, itemgetter, le
+from typing import Any
 
 from fedicoop.errors import Conflict, Invalid
 from fedicoop.rides.geo import EARTH_RADIUS_KM, distance_km
@@ -165,6 +171,17 @@ class _Bucket:
         edges = list(zip(*map(attrgetter("box"), self.placed), strict=True)) or [()] * 4
         self.lat_lo, self.lat_hi, self.lon_lo, self.lon_hi = (array("d", e) for e in edges)
 
+    def subset(self, positions: list[int]) -> _Bucket:
+        """Return a bucket of the offers at these positions (ascending), read from the arrays."""
+        bucket = _Bucket.__new__(_Bucket)
+        bucket.placed = list(_gather(self.placed, positions))
+        bucket.departures = array("q", _gather(self.departures, positions))
+        bucket.lat_lo = array("d", _gather(self.lat_lo, positions))
+        bucket.lat_hi = array("d", _gather(self.lat_hi, positions))
+        bucket.lon_lo = array("d", _gather(self.lon_lo, positions))
+        bucket.lon_hi = array("d", _gather(self.lon_hi, positions))
+        return bucket
+
     def insert(self, placed: _Placed) -> None:
         """Insert in departure order."""
         position = bisect_right(self.departures, placed.departure_us)
@@ -204,6 +221,13 @@ class _Bucket:
             ),
         )
         return compress(self.placed[start:stop], holds)
+
+
+def _gather(column: Sequence[Any], positions: list[int]) -> tuple[Any, ...]:
+    """Return the items at `positions` (one itemgetter call in C, not one call per item)."""
+    if len(positions) == 1:  # itemgetter of one index returns the item, not a tuple
+        return (column[positions[0]],)
+    return tuple(itemgetter(*positions)(column))
 
 
 Shelves = dict[int, _Bucket]
@@ -297,29 +321,32 @@ class RideIndex:
             if offer.key in everything:
                 raise Conflict(f"offer {offer.key!r} appears twice", field="key")
             everything[offer.key] = _Placed(offer, self.cell_degrees)
-        by_shelf: dict[int, list[_Placed]] = {}
+        # Every offer in departure order, then each bucket gathered from it by position: the
+        # buckets come out sorted, and their arrays are copied from arrays, not from objects.
+        ordered = _Bucket(sorted(everything.values(), key=attrgetter("departure_us")))
+        by_shelf: dict[int, list[int]] = {}
         tiers: dict[int, int] = {}
-        # Taken in departure order, every pile below is sorted without a sort per bucket.
-        for placed in sorted(everything.values(), key=lambda placed: placed.departure_us):
-            by_shelf.setdefault(placed.shelf, []).append(placed)
+        for position, placed in enumerate(ordered.placed):
+            by_shelf.setdefault(placed.shelf, []).append(position)
             tiers[placed.tier] = tiers.get(placed.tier, 0) + 1
         grid: dict[int, Shelves] = {}
         wide: Shelves = {}
-        for shelf, shelved in by_shelf.items():
-            piles: dict[int, list[_Placed]] = {}
+        for shelf, positions in by_shelf.items():
+            piles: dict[int, list[int]] = {}
             wide_pile = []
-            for placed in shelved:
-                if not placed.cells:
-                    wide_pile.append(placed)
-                for cell in placed.cells:
+            for position in positions:
+                cells = ordered.placed[position].cells
+                if not cells:
+                    wide_pile.append(position)
+                for cell in cells:
                     pile = piles.get(cell)
                     if pile is None:
                         pile = piles[cell] = []
-                    pile.append(placed)
+                    pile.append(position)
             for cell, pile in piles.items():
-                grid.setdefault(cell, {})[shelf] = _Bucket(pile)
+                grid.setdefault(cell, {})[shelf] = ordered.subset(pile)
             if wide_pile:
-                wide[shelf] = _Bucket(wide_pile)
+                wide[shelf] = ordered.subset(wide_pile)
         self._offers, self._grid, self._wide, self._tiers = everything, grid, wide, tiers
 
     def search(self, request: Request, limit: int = 50) -> list[Match]:

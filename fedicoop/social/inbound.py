@@ -9,7 +9,7 @@ from fedicoop.activitypub.as2 import ObjectDoc, id_of, parse_object, same_origin
 from fedicoop.activitypub.documents import OBJECT_CONTEXT
 from fedicoop.activitypub.fetch import FetchError
 from fedicoop.activitypub.processing import HandlerRegistry, Inbound
-from fedicoop.activitypub.resolver import actor_record
+from fedicoop.activitypub.resolver import actor_record, before_fetch
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.activitypub.sanitize import html_to_text
 from fedicoop.errors import FedicoopError, Forbidden
@@ -17,6 +17,7 @@ from fedicoop.social import group, polls, timelines
 from fedicoop.social.notes import NOTE_TYPES, note_from_as
 from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRecord, ActorRepository
+from fedicoop.storage.database import Executor
 from fedicoop.storage.follows import FollowRecord, FollowRepository
 from fedicoop.storage.notifications import (
     NotificationRepository,
@@ -30,7 +31,15 @@ log = logging.getLogger(__name__)
 
 
 async def _sender(federation: Federation, inbound: Inbound) -> ActorRecord:
-    return await federation.resolver.actor(inbound.sender)
+    # Within a run of Creates (see prefetch_creates) a sender is read once: they change no actor.
+    key = ("actor", inbound.sender)
+    remembered = inbound.memo.get(key)
+    if isinstance(remembered, ActorRecord):
+        return remembered
+    sender = await federation.resolver.actor(inbound.sender)
+    if ("followers", inbound.sender) in inbound.memo:
+        inbound.memo[key] = sender
+    return sender
 
 
 async def _notify(
@@ -201,56 +210,138 @@ async def on_create(federation: Federation, inbound: Inbound) -> None:
     embedded = inbound.document.get("object")
     if not isinstance(embedded, dict):
         return  # Create by reference: nothing to store without a fetch nobody asked for
-    parsed = parse_object(embedded)
+    # parse_activity has read the embedded object already (the same document, same languages).
+    parsed = inbound.activity.object
+    if type(parsed) is not ObjectDoc:
+        parsed = parse_object(embedded)
     if parsed.type not in NOTE_TYPES or parsed.id is None:
         return
-    objects = ObjectRepository(federation.instance.db)
+    db = federation.instance.db
+    objects = ObjectRepository(db)
+    tombstoned, stored = await _seen(db, inbound, parsed.id)
     # A Delete that overtook its Create wins: the post stays deleted.
-    if await objects.is_tombstoned(parsed.id):
+    if tombstoned:
         return
-    record = await objects.by_uri(parsed.id)
+    record = await objects.by_uri(parsed.id) if stored else None
     if record is None:
         if parsed.attributed_to and parsed.attributed_to != sender.uri:
             raise Forbidden("a Create must come from the object's author")
+        if parsed.in_reply_to and not await objects.by_uri(parsed.in_reply_to):
+            # Fetch the parent once so the thread can be shown; its own origin vouches for it.
+            # Before writing anything: a batch can then hand this one over cleanly.
+            try:
+                await fetch_and_store(federation, parsed.in_reply_to)
+            except FedicoopError as error:
+                # A parent that cannot be read (or its author) never keeps the reply out.
+                parent = {"uri": parsed.in_reply_to, "reason": str(error)}
+                log.info("cannot store parent", extra=parent)
         try:
             record = await objects.insert(note_from_as(parsed, embedded, sender))
         except FedicoopError:
             record = await objects.by_uri(parsed.id)  # a concurrent copy won the insert
             if record is None:
                 raise
-        await _index_mentions(federation, record.id, parsed, sender)
-        await timelines.fan_out_status(
-            federation.instance.db, sender, record, streams=federation.streams
-        )
-        if parsed.in_reply_to and not await objects.by_uri(parsed.in_reply_to):
-            # Fetch the parent once so the thread can be shown; its own origin vouches for it.
-            await fetch_and_store(federation, parsed.in_reply_to)
+        mentioned = await _index_mentions(federation, record.id, parsed, sender)
+        followers = inbound.memo.get(("followers", sender.uri))
+        known = None
+        if followers is not None:
+            known = timelines.KnownAudience(tuple(followers), tuple(mentioned))
+        await timelines.fan_out_status(db, sender, record, streams=federation.streams, known=known)
     await _notify_about(federation, parsed, sender)
     await group.announce_if_addressed(federation, sender, parsed, record)
 
 
+async def _seen(db: Executor, inbound: Inbound, uri: str) -> tuple[bool, bool]:
+    """Return whether a post's uri is tombstoned, and whether it is stored."""
+    # Prefetched for this Create only: a second Create of the same post asks the database.
+    prefetched = inbound.memo.pop(("seen", uri), None)
+    if prefetched is not None:
+        return prefetched  # type: ignore[no-any-return]
+    row = await db.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM tombstones WHERE uri = $1) AS tombstoned, "
+        "EXISTS (SELECT 1 FROM objects WHERE uri = $1) AS stored",
+        uri,
+    )
+    return (bool(row["tombstoned"]), bool(row["stored"])) if row else (False, False)
+
+
+async def prefetch_creates(federation: Federation, run: list[Inbound]) -> None:
+    """For a run of Creates, look up at once what each would ask alone (see add_prefetch).
+
+    Which posts are stored or tombstoned, and which local accounts follow each sender:
+    Creates change neither, but for their own post, whose entry each takes out of the memo.
+    """
+    db = federation.instance.db
+    uris = sorted(
+        {
+            str(inbound.document["object"]["id"])
+            for inbound in run
+            if isinstance(inbound.document.get("object"), dict)
+            and isinstance(inbound.document["object"].get("id"), str)
+        }
+    )
+    memo = run[0].memo
+    if uris:
+        marks = _marks(len(uris))
+        rows = await db.fetch(
+            f"SELECT uri, 1 AS tombstoned FROM tombstones WHERE uri IN ({marks}) "
+            f"UNION ALL SELECT uri, 0 AS tombstoned FROM objects WHERE uri IN ({marks})",
+            *uris,
+        )
+        seen = {uri: (False, False) for uri in uris}
+        for row in rows:
+            tombstoned, stored = seen[row["uri"]]
+            if row["tombstoned"]:
+                tombstoned = True
+            else:
+                stored = True
+            seen[row["uri"]] = (tombstoned, stored)
+        for uri, flags in seen.items():
+            memo[("seen", uri)] = flags
+    senders = sorted({inbound.sender for inbound in run})
+    rows = await db.fetch(
+        "SELECT a.uri, c.id FROM actors a JOIN follows f ON f.followee_id = a.id "
+        "JOIN accounts c ON c.actor_id = f.follower_id "
+        f"WHERE f.state = 'accepted' AND a.uri IN ({_marks(len(senders))})",
+        *senders,
+    )
+    followers: dict[str, list[int]] = {uri: [] for uri in senders}
+    for row in rows:
+        followers[row["uri"]].append(int(row["id"]))
+    for uri, accounts in followers.items():
+        memo[("followers", uri)] = accounts
+
+
+def _marks(count: int) -> str:
+    return ", ".join(f"${i}" for i in range(1, count + 1))
+
+
 async def _index_mentions(
     federation: Federation, object_id: int, parsed: ObjectDoc, sender: ActorRecord
-) -> None:
-    actors = ActorRepository(federation.instance.db)
+) -> list[int]:
+    """Store who a post mentions and its hashtags; return the mentioned actors' ids."""
+    db = federation.instance.db
+    actors = ActorRepository(db)
+    mentioned: list[int] = []
     for mention in parsed.mentions:
         if not mention.href:
             continue
         actor = await actors.by_uri(mention.href)
-        if actor is not None:
-            await federation.instance.db.execute(
-                "INSERT INTO mentions (object_id, actor_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                object_id,
-                actor.id,
-            )
-    for tag in parsed.hashtags:
-        name = (tag.name or "").lstrip("#").lower()
-        if name:
-            await federation.instance.db.execute(
-                "INSERT INTO hashtags (object_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                object_id,
-                name[:64],
-            )
+        if actor is not None and actor.id not in mentioned:
+            mentioned.append(actor.id)
+    if mentioned:
+        await db.executemany(
+            "INSERT INTO mentions (object_id, actor_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            [(object_id, actor_id) for actor_id in mentioned],
+        )
+    names = [(tag.name or "").lstrip("#").lower() for tag in parsed.hashtags]
+    tagged = [(object_id, name[:64]) for name in dict.fromkeys(names) if name]
+    if tagged:
+        await db.executemany(
+            "INSERT INTO hashtags (object_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            tagged,
+        )
+    return mentioned
 
 
 async def _notify_about(federation: Federation, parsed: ObjectDoc, sender: ActorRecord) -> None:
@@ -366,6 +457,7 @@ async def fetch_and_store(federation: Federation, uri: str) -> Any:
     # A boost must not smuggle in posts from a domain this co-op blocks.
     if await federation.receiver.is_blocked(urlsplit(uri).netloc):
         return None
+    before_fetch(uri)
     try:
         document = await federation.fetcher.get_activity(uri)
     except FetchError as error:
@@ -485,4 +577,5 @@ def register(handlers: HandlerRegistry) -> None:
     handlers.add("Flag", on_flag)
     handlers.add("Create", on_create_note, "Note")
     handlers.add("Create", on_create_question, "Question")
+    handlers.add_prefetch("Create", prefetch_creates, "Note")
     handlers.add("Update", on_update_question, "Question")

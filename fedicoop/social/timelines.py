@@ -7,6 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from fedicoop.activitypub.processing import HeldEvents
 from fedicoop.social.addressing import Visibility
 from fedicoop.storage.actors import ActorRecord
 from fedicoop.storage.database import Executor
@@ -15,6 +16,7 @@ from fedicoop.streaming import PUBLIC as PUBLIC_STREAM
 from fedicoop.streaming import (
     PUBLIC_LOCAL,
     PUBLIC_REMOTE,
+    LocalStreamBus,
     StreamBus,
     hashtag_stream,
     user_stream,
@@ -71,24 +73,47 @@ class TagQuery:
 # Writing --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class KnownAudience:
+    """What a caller already looked up about a new status's local audience."""
+
+    followers: tuple[int, ...]  # local account ids following the author
+    mentioned_actors: tuple[int, ...]  # actor ids the status mentions (local or not)
+
+
 async def _local_audience(
-    db: Executor, author: ActorRecord, obj: ObjectRecord, *, followers: bool
+    db: Executor,
+    author: ActorRecord,
+    obj: ObjectRecord,
+    *,
+    followers: bool,
+    known: KnownAudience | None = None,
 ) -> list[int]:
     """Return the local account ids whose home timeline should show this."""
-    accounts: set[int] = set()
-    if followers:
-        rows = await db.fetch(
-            "SELECT c.id FROM follows f JOIN accounts c ON c.actor_id = f.follower_id "
-            "WHERE f.followee_id = $1 AND f.state = 'accepted'",
-            author.id,
+    if known is not None:
+        accounts = set(known.followers) if followers else set()
+        if known.mentioned_actors:
+            marks = ", ".join(f"${i}" for i in range(1, len(known.mentioned_actors) + 1))
+            rows = await db.fetch(
+                f"SELECT id FROM accounts WHERE actor_id IN ({marks})", *known.mentioned_actors
+            )
+            accounts.update(int(row["id"]) for row in rows)
+    else:
+        mentioned = (
+            "SELECT c.id FROM mentions m JOIN accounts c ON c.actor_id = m.actor_id "
+            "WHERE m.object_id = $1"
         )
-        accounts.update(int(row["id"]) for row in rows)
-    rows = await db.fetch(
-        "SELECT c.id FROM mentions m JOIN accounts c ON c.actor_id = m.actor_id "
-        "WHERE m.object_id = $1",
-        obj.id,
-    )
-    accounts.update(int(row["id"]) for row in rows)
+        if followers:
+            # One statement for both audiences: this runs for every post received.
+            rows = await db.fetch(
+                f"{mentioned} UNION SELECT c.id FROM follows f JOIN accounts c "
+                "ON c.actor_id = f.follower_id WHERE f.followee_id = $2 AND f.state = 'accepted'",
+                obj.id,
+                author.id,
+            )
+        else:
+            rows = await db.fetch(mentioned, obj.id)
+        accounts = {int(row["id"]) for row in rows}
     if author.local:
         own = await db.fetchval("SELECT id FROM accounts WHERE actor_id = $1", author.id)
         if own is not None:
@@ -97,23 +122,36 @@ async def _local_audience(
 
 
 async def fan_out_status(
-    db: Executor, author: ActorRecord, obj: ObjectRecord, *, streams: StreamBus | None = None
+    db: Executor,
+    author: ActorRecord,
+    obj: ObjectRecord,
+    *,
+    streams: StreamBus | None = None,
+    known: KnownAudience | None = None,
 ) -> int:
     """Put a new status on the home timelines that should show it; return how many.
 
     With `streams`, live clients hear of it at once. Inside a transaction, leave `streams`
     out and call `stream_status` after the commit, so nobody is told of an unwritten row.
+    `known` spares the look-ups of followers and mentions when the caller made them.
     """
     if obj.deleted_at:
         return 0
     to_followers = obj.visibility != Visibility.DIRECT
     # A reply to someone you do not follow only reaches you when you are mentioned, as on
     # Mastodon; followers of the author still see it.
-    audience = await _local_audience(db, author, obj, followers=to_followers)
+    audience = await _local_audience(db, author, obj, followers=to_followers, known=known)
     await _insert(db, [(account, obj.id, obj.id, None) for account in audience])
-    if streams is not None:
+    if streams is not None and not _nobody_listens(streams):
         await stream_status(streams, db, obj)
     return len(audience)
+
+
+def _nobody_listens(streams: StreamBus) -> bool:
+    """Return whether no live client is connected at all (finding whom to tell is then wasted)."""
+    if isinstance(streams, HeldEvents):
+        streams = streams.bus
+    return isinstance(streams, LocalStreamBus) and streams.listener_count() == 0
 
 
 async def fan_out_boost(
