@@ -129,8 +129,8 @@ async def accept_follow_request(
         await follows.delete(follower.id, target.id)
 
 
-async def on_accept_follow(federation: Federation, inbound: Inbound) -> None:
-    """Our Follow was accepted."""
+async def _answered_follow(federation: Federation, inbound: Inbound) -> FollowRecord | None:
+    """Return our follow that an Accept or Reject answers, if the sender is its followee."""
     sender = await _sender(federation, inbound)
     follows = FollowRepository(federation.instance.db)
     record = await follows.by_uri(inbound.activity.object_id or "")
@@ -141,25 +141,26 @@ async def on_accept_follow(federation: Federation, inbound: Inbound) -> None:
         )
         if follower is not None:
             record = await follows.get(follower.id, sender.id)
-    # Only the followed actor can accept a follow of itself.
-    if record is not None and record.followee_id == sender.id:
-        await follows.accept(record.follower_id, record.followee_id)
+    # Only the followed actor can answer a follow of itself.
+    return record if record is not None and record.followee_id == sender.id else None
+
+
+async def on_accept_follow(federation: Federation, inbound: Inbound) -> None:
+    """Our Follow was accepted."""
+    record = await _answered_follow(federation, inbound)
+    if record is not None:
+        await FollowRepository(federation.instance.db).accept(
+            record.follower_id, record.followee_id
+        )
 
 
 async def on_reject_follow(federation: Federation, inbound: Inbound) -> None:
     """Our Follow was refused, or an accepted follow was ended by the followee."""
-    sender = await _sender(federation, inbound)
-    follows = FollowRepository(federation.instance.db)
-    record = await follows.by_uri(inbound.activity.object_id or "")
-    embedded = inbound.document.get("object")
-    if record is None and isinstance(embedded, dict):
-        follower = await ActorRepository(federation.instance.db).by_uri(
-            id_of(embedded.get("actor")) or ""
+    record = await _answered_follow(federation, inbound)
+    if record is not None:
+        await FollowRepository(federation.instance.db).delete(
+            record.follower_id, record.followee_id
         )
-        if follower is not None:
-            record = await follows.get(follower.id, sender.id)
-    if record is not None and record.followee_id == sender.id:
-        await follows.delete(record.follower_id, record.followee_id)
 
 
 async def on_accept(federation: Federation, inbound: Inbound) -> None:
