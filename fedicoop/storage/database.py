@@ -374,6 +374,9 @@ class PostgresDatabase(Database):
                 command_timeout=60,
                 # We keep no session state, so skip the RESET round trip on every release.
                 reset=_keep_session,
+                # asyncpg caches prepared statements; after five runs PostgreSQL would switch to
+                # a generic plan that ignores the IN-list values (a viewer's likes: a full scan).
+                server_settings={"plan_cache_mode": "force_custom_plan"},
             )
         except (TimeoutError, OSError, asyncpg.PostgresError) as error:
             raise Unavailable(f"cannot connect to PostgreSQL at {redact(url)}: {error}") from error
