@@ -1119,7 +1119,7 @@ async def main(args: argparse.Namespace) -> int:
         return 0 if met else 1
     finally:
         if args.keep or args.reuse:
-            print(f"kept {workdir} (database {database or 'inside it'})")
+            print(f"kept {workdir} (database {database or 'as in its fedicoop.toml'})")
         else:
             if database is not None:
                 await drop_database(database)
