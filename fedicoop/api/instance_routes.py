@@ -165,7 +165,9 @@ async def instance_v2(request: web.Request) -> web.Response:
             "min_age": None,
             "url": None,
         },
-        "api_versions": {"mastodon": 2},
+        # Version 2 would promise grouped notifications (/api/v2/notifications), which clients
+        # then call; fedicoop serves the v1 notifications only, so it says 1.
+        "api_versions": {"mastodon": 1},
         "contact": {"email": "", "account": await _contact_account(request)},
         "rules": await rules_of(instance),
     }
