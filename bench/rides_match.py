@@ -352,9 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory_before = rss_mib()
     index = RideIndex(cell_degrees=args.cell_degrees)
     gc.collect()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     index.rebuild(offers)
-    rebuild_s = time.perf_counter() - started
+    rebuild_s, rebuild_cpu_s = time.perf_counter() - started, time.thread_time() - cpu_started
     wide = sum(1 for placed in index._offers.values() if not placed.cells)
     entries = sum(len(placed.cells) for placed in index._offers.values())
     say(
@@ -387,7 +387,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine: {machine()}")
     print(f"load average at end: {load_average()}")
     verdict = "met" if rebuild_s <= TARGET_REBUILD_S else "MISSED"
-    print(f"rebuild from {args.offers:,} offers: {rebuild_s:.2f} s (target ≤ 5 s: {verdict})")
+    print(
+        f"rebuild from {args.offers:,} offers: {rebuild_s:.2f} s wall, {rebuild_cpu_s:.2f} s CPU "
+        f"(target ≤ 5 s: {verdict}; loading them from the database not included)"
+    )
     for name, timings in changes.items():
         print(timings.line(name, TARGET_UPDATE_MS))
     verdict = "met" if qps >= TARGET_QPS and p99_ms <= TARGET_P99_MS else "MISSED"

@@ -1,5 +1,6 @@
 """Ride matching: the rule at its boundaries, the ranking, index updates, and index == oracle."""
 
+import gc
 import math
 import random
 from dataclasses import replace
@@ -227,6 +228,22 @@ def test_duplicate_keys_are_a_conflict() -> None:
     with pytest.raises(Conflict):
         index.rebuild([offer(), offer()])
     assert len(index) == 1
+
+
+def test_rebuild_leaves_the_garbage_collector_as_it_found_it() -> None:
+    # Given the collector on, When a rebuild succeeds and one fails, Then it is on again
+    index = RideIndex()
+    index.rebuild([offer("a")])
+    with pytest.raises(Conflict):
+        index.rebuild([offer("a"), offer("a")])
+    assert gc.isenabled()
+    # Given it off (a caller's choice), When a rebuild runs, Then it stays off
+    gc.disable()
+    try:
+        index.rebuild([offer("b")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_rebuild_replaces_everything() -> None:
