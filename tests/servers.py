@@ -7,8 +7,21 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+
+def eventually(check: Callable[[], Any], what: str = "", timeout: float = 20.0) -> Any:
+    """Poll until `check` returns something truthy (delivery between servers is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what or check}")
 
 
 def free_port() -> int:

@@ -2,7 +2,6 @@
 
 import io
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,23 +10,13 @@ import requests
 from mastodon import Mastodon, StreamListener
 from PIL import Image
 
-from tests.servers import ServerProcess, fedicoop, init_instance
+from tests.servers import ServerProcess, eventually, fedicoop, init_instance
 
 pytestmark = pytest.mark.federation
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 SCOPES = ["read", "write", "follow", "push"]
 PASSWORD = "a long password"
-
-
-def eventually(check: Any, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

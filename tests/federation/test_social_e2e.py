@@ -2,13 +2,13 @@
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers import ServerProcess, fedicoop, init_instance
+from tests.servers import ServerProcess, eventually, fedicoop, init_instance
 
 pytestmark = pytest.mark.federation
 
@@ -20,17 +20,6 @@ def query(directory: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return connection.execute(sql, args).fetchall()
     finally:
         connection.close()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    """Poll until `check` returns something truthy (delivery is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or check}")
 
 
 @pytest.fixture(scope="module")
