@@ -62,6 +62,11 @@ class InstanceConfig:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     language: str = "en"
     max_body_bytes: int = 262_144
+    # Rides: the co-op's cost-sharing cap per km (a decimal), its currency, and its geocoder
+    # ("gazetteer", "nominatim:URL" or "photon:URL").
+    ride_rate_per_km: str = "0.15"
+    currency: str = "EUR"
+    geocoder: str = "gazetteer"
 
     @property
     def scheme(self) -> str:
@@ -95,6 +100,9 @@ class InstanceConfig:
             f"secret = {_toml_str(self.secret)}",
             f"language = {_toml_str(self.language)}",
             f"max_body_bytes = {self.max_body_bytes}",
+            f"ride_rate_per_km = {_toml_str(self.ride_rate_per_km)}",
+            f"currency = {_toml_str(self.currency)}",
+            f"geocoder = {_toml_str(self.geocoder)}",
         ]
         path = self.config_path
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -131,6 +139,9 @@ def load_config(directory: str | Path) -> InstanceConfig:
             secret=str(raw["secret"]),
             language=str(raw.get("language", "en")),
             max_body_bytes=int(raw.get("max_body_bytes", 262_144)),
+            ride_rate_per_km=str(raw.get("ride_rate_per_km", "0.15")),
+            currency=str(raw.get("currency", "EUR")),
+            geocoder=str(raw.get("geocoder", "gazetteer")),
         )
     except (tomllib.TOMLDecodeError, KeyError, ValueError) as error:
         raise Invalid(f"{path} is not a valid fedicoop config: {error}") from error

@@ -3,6 +3,9 @@
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.coops import partnership
 from fedicoop.instance import Instance
+from fedicoop.rides import bookings as ride_bookings
+from fedicoop.rides import inbound as ride_inbound
+from fedicoop.rides import service as ride_service
 from fedicoop.social import inbound
 
 
@@ -11,4 +14,6 @@ def build_federation(instance: Instance) -> Federation:
     federation = Federation(instance)
     inbound.register(federation.handlers)
     partnership.register(federation.handlers)
+    ride_inbound.register(federation.handlers)
+    ride_bookings.install(ride_service.install(federation))
     return federation

@@ -37,6 +37,8 @@ TOGETHER = 100
 # A batch holds SQLite's only write lock: bound it, so intake's group commits wait little.
 # PostgreSQL lets intake commit meanwhile; there a batch is bounded so that live events
 # (sent after the commit) are not held back long.
+# Object types that win when an object has several (see Inbound.object_type).
+SPECIFIC_OBJECT_TYPES = frozenset({"Proposal"})
 TOGETHER_SECONDS = {"sqlite": 0.05, "postgresql": 0.25}
 
 _SETTLE = (
@@ -60,8 +62,18 @@ class Inbound:
     def object_type(self) -> str | None:
         """Return the type of the embedded object, when one is embedded."""
         embedded = self.document.get("object")
-        if isinstance(embedded, dict) and isinstance(embedded.get("type"), str):
-            return str(embedded["type"])
+        if not isinstance(embedded, dict):
+            return None
+        kind = embedded.get("type")
+        if isinstance(kind, str):
+            return kind
+        if isinstance(kind, list):
+            # Several types: the most specific one we know decides ("Note" + "Proposal" is a
+            # ride that Mastodon can still show as a post).
+            names = [k for k in kind if isinstance(k, str)]
+            return next(
+                (k for k in names if k in SPECIFIC_OBJECT_TYPES), names[0] if names else None
+            )
         return None
 
 

@@ -3,7 +3,7 @@
 import asyncio
 import copy
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from fedicoop import __version__, clock
@@ -50,15 +50,23 @@ class Federation:
         self._instance_actor: ActorRecord | None = None
         self._group_actor: ActorRecord | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Domain services that live as long as the runtime (the rides match index…), by type.
+        self.components: dict[type, Any] = {}
+        # Started with the inbox and delivery loops: (name, coroutine function).
+        self.background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
+        self.startup: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self) -> None:
         """Load the instance actor and start the inbox and delivery loops."""
         await self.instance_actor()
         await self.receiver.refresh_unavailable_hosts()
+        for prepare in self.startup:
+            await prepare()
         self._tasks = [
             asyncio.create_task(self.processor.run(), name="inbox-processor"),
             asyncio.create_task(self.deliverer.run(), name="delivery"),
             asyncio.create_task(self._wake_processor(), name="inbox-wakeup"),
+            *(asyncio.create_task(loop(), name=name) for name, loop in self.background),
         ]
 
     async def stop(self) -> None:

@@ -41,6 +41,22 @@ class Urls:
         """Return a local activity's id."""
         return f"{self.base}/activities/{activity_id}"
 
+    def ride(self, ride_id: int) -> str:
+        """Return a local ride's id (also its page in a browser)."""
+        return f"{self.base}/rides/{ride_id}"
+
+    def booking(self, booking_id: int) -> str:
+        """Return the id of a booking this instance made (the rider's side)."""
+        return f"{self.base}/bookings/{booking_id}"
+
+    def booking_message(self, booking_id: int, message_id: int) -> str:
+        """Return the id of a message in a booking's thread."""
+        return f"{self.base}/bookings/{booking_id}/messages/{message_id}"
+
+    def review(self, review_id: int) -> str:
+        """Return the id of a review written here."""
+        return f"{self.base}/reviews/{review_id}"
+
     def profile(self, username: str) -> str:
         """Return the HTML profile page of a local actor."""
         return f"{self.base}/@{username}"

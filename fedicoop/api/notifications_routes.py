@@ -86,7 +86,8 @@ async def list_notifications(request: web.Request) -> web.Response:
     instance = request.app[INSTANCE]
     records = await NotificationRepository(instance.db).list(
         account.id,
-        types=types,
+        # Ride and booking notifications have their own API: Mastodon apps would choke on them.
+        types=types or sorted(TYPES),
         exclude_types=_types(params, "exclude_types"),
         from_actor_id=int(from_account) if from_account else None,
         max_id=page.max_id,

@@ -9,6 +9,7 @@ from fedicoop.api import (
     misc_routes,
     notifications_routes,
     oauth_routes,
+    rides_routes,
     search_routes,
     statuses_routes,
     streaming_routes,
@@ -29,5 +30,6 @@ def setup(app: web.Application) -> None:
         media_routes,
         misc_routes,
         streaming_routes,
+        rides_routes,
     ):
         module.setup(app)

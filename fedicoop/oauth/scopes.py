@@ -6,13 +6,13 @@ TOP_LEVEL = frozenset({"read", "write", "follow", "push", "profile", "admin:read
 READ_SUBSCOPES = frozenset(
     {
         "accounts", "blocks", "bookmarks", "favourites", "filters", "follows", "lists", "mutes",
-        "notifications", "search", "statuses",
+        "notifications", "rides", "search", "statuses",
     }
 )  # fmt: skip
 WRITE_SUBSCOPES = frozenset(
     {
         "accounts", "blocks", "bookmarks", "conversations", "favourites", "filters", "follows",
-        "lists", "media", "mutes", "notifications", "reports", "statuses",
+        "lists", "media", "mutes", "notifications", "reports", "rides", "statuses",
     }
 )  # fmt: skip
 ALL_SCOPES = (

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from fedicoop import clock
 from fedicoop.activitypub.as2 import ObjectDoc, id_of, parse_object, same_origin
+from fedicoop.activitypub.as2_values import types_of
 from fedicoop.activitypub.documents import OBJECT_CONTEXT
 from fedicoop.activitypub.fetch import FetchError
 from fedicoop.activitypub.processing import HandlerRegistry, Inbound
@@ -428,6 +429,8 @@ async def on_announce(federation: Federation, inbound: Inbound) -> None:
     if isinstance(embedded, dict) and embedded.get("type") in ("Update", "Delete"):
         # A relayed edit or deletion is not a boost; the author's own activity applies it.
         return
+    if isinstance(embedded, dict) and "Proposal" in types_of(embedded.get("object")):
+        return  # a partner co-op relaying a ride: the rides package stores it
     if isinstance(embedded, dict) and embedded.get("type") == "Create":
         # FEP-1b12 groups (Lemmy) relay Create activities; what is boosted is the object inside.
         object_uri = id_of(embedded.get("object"))

@@ -17,9 +17,11 @@ from fedicoop.activitypub.documents import (
 from fedicoop.activitypub.inbox import AcceptedAndIgnored, InboundRequest, PayloadTooLarge
 from fedicoop.activitypub.signatures import SignatureError
 from fedicoop.errors import NotFound
+from fedicoop.rides.federation import ride_to_as
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.follows import FollowRepository
 from fedicoop.storage.objects import ObjectRepository
+from fedicoop.storage.rides import RideRepository
 from fedicoop.web.keys import FEDERATION, INSTANCE
 
 PAGE_SIZE = 50
@@ -188,6 +190,24 @@ async def object_document(request: web.Request) -> web.Response:
     return activity_response(record.raw)
 
 
+async def ride_document(request: web.Request) -> web.Response:
+    """Serve a local ride: its published document (never the exact places), or a page."""
+    instance = request.app[INSTANCE]
+    federation = request.app[FEDERATION]
+    raw_id = request.match_info["ride_id"]
+    ride = await RideRepository(instance.db).get(int(raw_id)) if raw_id.isdigit() else None
+    if ride is None or not ride.local:
+        raise NotFound("no such ride")
+    author = await ActorRepository(instance.db).get(ride.actor_id)
+    if author is None:
+        raise NotFound("no such ride")
+    group = await federation.group_actor()
+    document = ride_to_as(ride, author, group, language=instance.config.language)
+    if not wants_activity_json(request):
+        return _html_page(document["name"], document["content"])
+    return activity_response(document)
+
+
 async def profile_object(request: web.Request) -> web.Response:
     """Serve /@username/ID, the `url` of a local post: the page, or the object for servers."""
     await _local_actor(request)
@@ -274,3 +294,4 @@ def setup(app: web.Application) -> None:
     router.add_get("/actor/{name:outbox|followers|following}", instance_collection)
     router.add_get("/tags/{name}", hashtag_page)
     router.add_get("/activities/{activity_id}", activity_document)
+    router.add_get("/rides/{ride_id}", ride_document)
