@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 
-from fedicoop import clock
 from tests.api.conftest import ApiApp, TokenFor, bearer
 
 API = "/api/fedicoop/v1"
