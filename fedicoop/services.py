@@ -2,6 +2,8 @@
 
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.coops import partnership
+from fedicoop.governance import inbound as governance_inbound
+from fedicoop.governance import service as governance_service
 from fedicoop.instance import Instance
 from fedicoop.rides import bookings as ride_bookings
 from fedicoop.rides import inbound as ride_inbound
@@ -16,4 +18,6 @@ def build_federation(instance: Instance) -> Federation:
     partnership.register(federation.handlers)
     ride_inbound.register(federation.handlers)
     ride_bookings.install(ride_service.install(federation))
+    governance_inbound.register(federation.handlers)
+    governance_service.install(federation)
     return federation

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from fedicoop.accounts.model import Role, Status, check_transition, standing
 from fedicoop.accounts.passwords import MIN_LENGTH, generate_password, hash_password
+from fedicoop.activitypub import integrity
 from fedicoop.activitypub.keys import generate_rsa_keypair
 from fedicoop.config import validate_handle
 from fedicoop.errors import Conflict, Invalid, NotFound
@@ -39,6 +40,7 @@ async def create_local_actor(
     if await ActorRepository(db).by_handle(username, instance.domain):
         raise Conflict(f"the name {username!r} is already taken on {instance.domain}")
     keys = await asyncio.to_thread(generate_rsa_keypair)
+    ed25519 = integrity.generate_key()
     uri = urls.actor(username) if actor_type != "Application" else urls.instance_actor()
     actor = ActorRecord(
         uri=uri,
@@ -57,6 +59,8 @@ async def create_local_actor(
         key_id=urls.key_id(uri),
         public_key_pem=keys.public_pem,
         private_key_pem=keys.private_pem,
+        ed25519_private_key=integrity.private_key_to_text(ed25519),
+        ed25519_public_key=integrity.public_multikey(ed25519.public_key()),
     )
     return await ActorRepository(db).insert(actor)
 

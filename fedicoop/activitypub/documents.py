@@ -4,7 +4,12 @@ import json
 import mimetypes
 from typing import Any
 
-from fedicoop.activitypub.jsonld import AS_CONTEXT, DEFAULT_CONTEXT, SECURITY_CONTEXT
+from fedicoop.activitypub.jsonld import (
+    AS_CONTEXT,
+    DEFAULT_CONTEXT,
+    MULTIKEY_CONTEXT,
+    SECURITY_CONTEXT,
+)
 from fedicoop.storage.actors import ActorRecord
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -21,7 +26,7 @@ _EXTENSION_TERMS: dict[str, Any] = {
     "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
     "movedTo": {"@id": "as:movedTo", "@type": "@id"},
 }
-ACTOR_CONTEXT: list[Any] = [*DEFAULT_CONTEXT, _EXTENSION_TERMS]
+ACTOR_CONTEXT: list[Any] = [*DEFAULT_CONTEXT, MULTIKEY_CONTEXT, _EXTENSION_TERMS]
 OBJECT_CONTEXT: list[Any] = list(DEFAULT_CONTEXT)
 COLLECTION_CONTEXT = AS_CONTEXT
 
@@ -65,6 +70,16 @@ def actor_document(actor: ActorRecord) -> dict[str, Any]:
         # Profile metadata as Mastodon publishes it: name in plain text, value in HTML.
         document["attachment"] = [
             {"type": "PropertyValue", "name": name, "value": value} for name, value in actor.fields
+        ]
+    if actor.ed25519_public_key:
+        # FEP-8b32: the key our object integrity proofs (ballots, roster snapshots) verify with.
+        document["assertionMethod"] = [
+            {
+                "id": f"{actor.uri}#ed25519-key",
+                "type": "Multikey",
+                "controller": actor.uri,
+                "publicKeyMultibase": actor.ed25519_public_key,
+            }
         ]
     if actor.also_known_as:
         document["alsoKnownAs"] = list(actor.also_known_as)

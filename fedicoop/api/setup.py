@@ -4,6 +4,7 @@ from aiohttp import web
 
 from fedicoop.api import (
     accounts_routes,
+    governance_routes,
     instance_routes,
     media_routes,
     misc_routes,
@@ -31,5 +32,6 @@ def setup(app: web.Application) -> None:
         misc_routes,
         streaming_routes,
         rides_routes,
+        governance_routes,
     ):
         module.setup(app)

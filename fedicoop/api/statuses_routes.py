@@ -16,6 +16,7 @@ from fedicoop.api.pagination import link_header, page_of
 from fedicoop.api.params import Params, read_params
 from fedicoop.api.routing import route
 from fedicoop.errors import Forbidden, Invalid, NotFound
+from fedicoop.governance.service import GovernanceService
 from fedicoop.oauth.service import Auth
 from fedicoop.social import marks, polls, publishing, status_access
 from fedicoop.social.addressing import parse_visibility
@@ -387,7 +388,14 @@ async def vote(request: web.Request) -> web.Response:
     record = await _status(request, _path_id(request), actor)
     params = await read_params(request)
     choices = _ids(params.items("choices"), "choices")
-    await polls.vote(request.app[FEDERATION], actor, record, choices)
+    governance = GovernanceService.of(request.app[FEDERATION])
+    proposal = await governance.proposals.by_uri(record.uri)
+    if proposal is not None:
+        # A co-op proposal: the vote becomes a signed ballot its host can check.
+        account, _ = auth.user()
+        await governance.poll_vote(account, actor, proposal, choices)
+    else:
+        await polls.vote(request.app[FEDERATION], actor, record, choices)
     return web.json_response(await _poll_entity(request, auth, record))
 
 

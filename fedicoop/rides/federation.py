@@ -20,6 +20,7 @@ from fedicoop.activitypub.sanitize import html_to_text
 from fedicoop.errors import Forbidden, Invalid
 from fedicoop.rides.booking import BookingStatus
 from fedicoop.rides.model import (
+    MAX_DETOUR_LIMIT_KM,
     MAX_SEATS,
     Place,
     Price,
@@ -41,13 +42,15 @@ from fedicoop.storage.actors import ActorRecord
 RIDE_TYPES = ["Note", "Proposal"]
 MAX_OCCURRENCES = 400  # a year of weekday trips, and then some
 MAX_TEXT_CHARS = 2000
+MAX_TRIP_KM = 40_000.0  # once round the Earth: a longer beeline trip is a forged number
 _WEEKDAYS = {
     "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
     "fr": ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."),
 }
 _SEATS = {"en": ("seat", "seats"), "fr": ("place", "places")}
 _FREE = {"en": "free", "fr": "gratuit"}
-_WANTED = {"en": "wanted", "fr": "recherché"}
+_WANTED = {"en": ("wanted", "wanted"), "fr": ("recherchée", "recherchées")}  # une place, des places
+_DECIMAL_COMMA = frozenset({"fr"})
 _SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$", "CHF": "CHF"}
 
 
@@ -71,12 +74,14 @@ def local_time(ride: Ride, moment: datetime) -> datetime:
     return moment.astimezone(timezone(timedelta(minutes=ride.utc_offset_minutes)))
 
 
-def price_text(price: Price) -> str:
-    """Return "6 €", "0.08 €/km" or "" for a free ride."""
+def price_text(price: Price, language: str = "en") -> str:
+    """Return "6 €", "0.08 €/km" ("6,50 €" in French) or "" for a free ride."""
     if price.kind is PriceKind.FREE:
         return ""
     amount = price.amount.normalize()
     number = f"{amount:f}" if amount == amount.to_integral() else f"{price.amount:.2f}"
+    if language in _DECIMAL_COMMA:
+        number = number.replace(".", ",")
     symbol = _SYMBOLS.get(price.currency, price.currency)
     return f"{number} {symbol}" + ("/km" if price.kind is PriceKind.PER_KM else "")
 
@@ -93,14 +98,14 @@ def summary(ride: Ride, language: str = "en") -> str:
         moment = f"{days} {when.hour}:{when.minute:02d}"
     else:
         moment = f"{day} {when.day:02d}/{when.month:02d} {when.hour}:{when.minute:02d}"
-    noun = _SEATS[words][0 if seats == 1 else 1]
     icon = "🚗" if ride.role is Role.DRIVER else "🙋"
     parts = [f"{icon} {ride.origin.label or '?'} → {ride.destination.label or '?'}", moment]
     if ride.role is Role.DRIVER:
-        parts.append(f"{seats} {noun}")
-        parts.append(price_text(ride.price) or _FREE[words])
+        parts.append(f"{seats} {_SEATS[words][0 if seats == 1 else 1]}")
+        parts.append(price_text(ride.price, words) or _FREE[words])
     else:
-        parts.append(f"{ride.seats} {noun} {_WANTED[words]}")
+        number = 0 if ride.seats == 1 else 1
+        parts.append(f"{ride.seats} {_SEATS[words][number]} {_WANTED[words][number]}")
     return ", ".join(parts)
 
 
@@ -183,6 +188,14 @@ def _whole(value: Any, name: str, low: int, high: int) -> int:
     return value
 
 
+def _distance(value: Any, name: str, high: float) -> float:
+    """Read a distance in km: finite, 0–high (a NaN would match every search)."""
+    number = _number(value, name)
+    if not 0.0 <= number <= high:  # also False for NaN
+        raise Invalid(f"{name} must be a distance 0–{high:g} km", field=name)
+    return number
+
+
 def place_from_as(value: Any, name: str) -> Place:
     """Read an AS2 Place (latitude, longitude, name)."""
     if not isinstance(value, dict):
@@ -190,11 +203,16 @@ def place_from_as(value: Any, name: str) -> Place:
     label = value.get("name")
     if isinstance(label, dict):  # nameMap crept in as name
         label = next(iter(label.values()), "")
-    return Place(
-        _number(value.get("latitude"), f"{name}.latitude"),
-        _number(value.get("longitude"), f"{name}.longitude"),
-        str(label or "")[:200],
-    )
+    latitude = _number(value.get("latitude"), f"{name}.latitude")
+    longitude = _number(value.get("longitude"), f"{name}.longitude")
+    try:
+        return Place(latitude, longitude, str(label or "")[:200])
+    except Invalid as error:
+        # Place names its own fields (lat, lon, label); the document names them otherwise.
+        part = {"lat": "latitude", "lon": "longitude", "label": "name"}.get(error.field or "")
+        raise Invalid(
+            f"{name}: {error.message}", field=f"{name}.{part}" if part else name
+        ) from None
 
 
 def _time(value: Any, name: str) -> datetime:
@@ -206,7 +224,7 @@ def _time(value: Any, name: str) -> datetime:
         raise Invalid(f"{name} must be a date-time", field=name) from None
 
 
-def _occurrence_from_as(value: Any) -> Occurrence:
+def _occurrence_from_as(value: Any, seats: int) -> Occurrence:
     if not isinstance(value, dict):
         raise Invalid("an occurrence must be an object", field="occurrences")
     try:
@@ -217,7 +235,7 @@ def _occurrence_from_as(value: Any) -> Occurrence:
     return Occurrence(
         day=day,
         departure=_time(value.get("departure"), "occurrences.departure"),
-        seats_left=_whole(value.get("seatsLeft"), "occurrences.seatsLeft", 0, MAX_SEATS),
+        seats_left=_whole(value.get("seatsLeft"), "occurrences.seatsLeft", 0, seats),
         status=status,
     )
 
@@ -229,7 +247,11 @@ def _price_from_as(document: dict[str, Any]) -> Price:
     except (ValueError, InvalidOperation):
         raise Invalid("price must be a decimal with a known priceKind", field="price") from None
     currency = str(document.get("currency") or "XXX")
-    return Price(kind, amount, currency)
+    try:
+        return Price(kind, amount, currency)
+    except Invalid as error:
+        name = {"amount": "price", "kind": "priceKind"}.get(error.field or "", "currency")
+        raise Invalid(f"{name}: {error.message}", field=name) from None
 
 
 def ride_from_as(
@@ -257,10 +279,10 @@ def ride_from_as(
     role = Role.DRIVER if purpose == "offer" else Role.PASSENGER if purpose == "request" else None
     if role is None:
         raise Invalid("purpose must be offer or request", field="purpose")
-    occurrences_raw = as_list(document.get("occurrences"))[:MAX_OCCURRENCES]
-    occurrences = tuple(_occurrence_from_as(o) for o in occurrences_raw)
-    departure = _time(document.get("departure") or document.get("startTime"), "departure")
     seats = _whole(document.get("seats"), "seats", 1, MAX_SEATS)
+    occurrences_raw = as_list(document.get("occurrences"))[:MAX_OCCURRENCES]
+    occurrences = tuple(_occurrence_from_as(o, seats) for o in occurrences_raw)
+    departure = _time(document.get("departure") or document.get("startTime"), "departure")
     if not occurrences:
         left = _whole(document.get("seatsLeft", seats), "seatsLeft", 0, seats)
         status = RideStatus.OPEN if left else RideStatus.FULL
@@ -268,9 +290,12 @@ def ride_from_as(
     schedule_raw = document.get("schedule")
     try:
         schedule = schedule_from_json(schedule_raw) if isinstance(schedule_raw, dict) else None
+    except (KeyError, ValueError, TypeError, Invalid):
+        raise Invalid("schedule is invalid", field="schedule") from None
+    try:
         status = RideStatus(str(document.get("status", "open")))
-    except (KeyError, ValueError, TypeError):
-        raise Invalid("schedule or status is invalid", field="schedule") from None
+    except ValueError:
+        raise Invalid("status is not a ride status", field="status") from None
     waypoints = tuple(
         place_from_as(p, f"waypoints[{i}]")
         for i, p in enumerate(as_list(document.get("waypoints"))[:5])
@@ -298,8 +323,8 @@ def ride_from_as(
         seats=seats,
         price=_price_from_as(document),
         preferences=preferences_from_json(document.get("preferences")),
-        max_detour_km=_number(document.get("maxDetourKm", 0), "maxDetourKm"),
-        trip_km=_number(document.get("tripKm", 0), "tripKm"),
+        max_detour_km=_distance(document.get("maxDetourKm", 0), "maxDetourKm", MAX_DETOUR_LIMIT_KM),
+        trip_km=_distance(document.get("tripKm", 0), "tripKm", MAX_TRIP_KM),
         schedule=schedule,
         status=status,
         created_at=clock.to_text(_time(published, "published")) if published else stamp,

@@ -457,7 +457,8 @@ def _departure(value: object, schedule: Schedule | None, now: datetime) -> datet
 
 def _detour_limit(value: object, trip: float) -> float:
     if value is None:
-        return default_max_detour_km(trip)
+        # A quarter of a 2,400 km trip would break the very limit a member may not pass.
+        return min(default_max_detour_km(trip), MAX_DETOUR_LIMIT_KM)
     return _finite_number(value, "max_detour_km")
 
 

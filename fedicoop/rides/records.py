@@ -79,11 +79,13 @@ class Ride:
 
     @property
     def next_occurrence(self) -> Occurrence | None:
-        """Return the first trip still open, else the first trip."""
-        return next(
-            (o for o in self.occurrences if o.status in (RideStatus.OPEN, RideStatus.FULL)),
-            self.occurrences[0] if self.occurrences else None,
-        )
+        """Return the first trip still open, else the first full one, else the first trip."""
+        # A regular ride whose Monday is full still has seats on Wednesday: show and book that.
+        for wanted in (RideStatus.OPEN, RideStatus.FULL):
+            found = next((o for o in self.occurrences if o.status is wanted), None)
+            if found is not None:
+                return found
+        return self.occurrences[0] if self.occurrences else None
 
 
 @dataclass(frozen=True, kw_only=True)

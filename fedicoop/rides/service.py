@@ -127,11 +127,25 @@ class RideService:
         if not self._loaded:
             async with self._loading:
                 if not self._loaded:
-                    rides = await self.rides.live(Role.DRIVER)
-                    now = clock.now()
-                    self.index.rebuild(o for ride in rides for o in self._offers(ride, now))
+                    self.index.rebuild(await self._open_offers(clock.now()))
                     self._loaded = True
         return self.index
+
+    async def _open_offers(self, now: datetime) -> list[Offer]:
+        """Return what `_offers` makes of every stored ride, read in one light query."""
+        return [
+            Offer(
+                key=f"{row['id']}:{row['day']}",  # occurrence_key: the day is stored ISO text
+                coop=row["coop"],
+                origin=(float(row["origin_lat"]), float(row["origin_lon"])),
+                destination=(float(row["destination_lat"]), float(row["destination_lon"])),
+                departure=clock.from_text(row["departure"]),
+                margin_minutes=int(row["margin_minutes"]),
+                seats_left=int(row["seats_left"]),
+                max_detour_km=float(row["max_detour_km"]),
+            )
+            for row in await self.rides.open_trips(clock.to_text(now))
+        ]
 
     def _offers(self, ride: Ride, now: datetime) -> list[Offer]:
         if ride.role is not Role.DRIVER or ride.status not in (RideStatus.OPEN, RideStatus.FULL):
@@ -491,9 +505,7 @@ class RideService:
                 await self.rides.add_occurrences(ride.id, new)
                 await self.seats_changed(ride.id)
         if self._loaded:
-            self.index.rebuild(
-                o for ride in await self.rides.live(Role.DRIVER) for o in self._offers(ride, now)
-            )
+            self.index.rebuild(await self._open_offers(now))
 
     async def run_maintenance(self) -> None:
         """Run `maintain` forever (a failure is logged and retried next round)."""

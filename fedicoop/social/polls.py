@@ -306,6 +306,9 @@ async def local_question_for_vote(db: Executor, note: dict[str, Any]) -> ObjectR
     question = await ObjectRepository(db).by_uri(target)
     if question is None or not question.local or question.deleted_at:
         return None
+    # A co-op proposal counts its own ballots (eligibility, proofs): not a plain poll.
+    if await db.fetchval("SELECT 1 FROM proposals WHERE uri = $1", target):
+        return None
     poll = await PollRepository(db).get(question.id)
     if poll is None or name not in poll.titles:
         return None

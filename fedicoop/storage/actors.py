@@ -30,6 +30,9 @@ class ActorRecord:
     key_id: str | None = None
     public_key_pem: str | None = None
     private_key_pem: str | None = field(default=None, repr=False)
+    # Ed25519, for object integrity proofs (FEP-8b32): the secret as text, the public Multikey.
+    ed25519_private_key: str | None = field(default=None, repr=False)
+    ed25519_public_key: str | None = None
     locked: bool = False
     moved_to: str | None = None
     also_known_as: tuple[str, ...] = ()

@@ -39,6 +39,7 @@ _BOOKING_COLUMNS = (
     "message, reason, urgent, created_at, updated_at"
 )
 LIVE_STATUSES = (RideStatus.OPEN.value, RideStatus.FULL.value)
+_IDS_PER_QUERY = 5000
 
 
 def _exact_json(exact: ExactRoute | None) -> str | None:
@@ -218,16 +219,17 @@ class RideRepository:
 
     async def _occurrences(self, ride_ids: Sequence[int]) -> dict[int, list[Occurrence]]:
         found: dict[int, list[Occurrence]] = {ride_id: [] for ride_id in ride_ids}
-        if not ride_ids:
-            return found
-        marks = ", ".join(f"${i + 1}" for i in range(len(ride_ids)))
-        rows = await self.db.fetch(
-            "SELECT ride_id, day, departure, seats_left, status FROM ride_occurrences "
-            f"WHERE ride_id IN ({marks}) ORDER BY ride_id, day",
-            *ride_ids,
-        )
-        for row in rows:
-            found[int(row["ride_id"])].append(_occurrence_from_row(row))
+        # Bounded lists: asyncpg takes at most 32,767 arguments, some SQLite builds 32,766.
+        for start in range(0, len(ride_ids), _IDS_PER_QUERY):
+            chunk = ride_ids[start : start + _IDS_PER_QUERY]
+            marks = ", ".join(f"${i + 1}" for i in range(len(chunk)))
+            rows = await self.db.fetch(
+                "SELECT ride_id, day, departure, seats_left, status FROM ride_occurrences "
+                f"WHERE ride_id IN ({marks}) ORDER BY ride_id, day",
+                *chunk,
+            )
+            for row in rows:
+                found[int(row["ride_id"])].append(_occurrence_from_row(row))
         return found
 
     async def _rides(self, rows: list[dict[str, Any]]) -> list[Ride]:
@@ -279,6 +281,25 @@ class RideRepository:
             args.append(int(local))
             sql += f" AND local = ${len(args)}"
         return await self._rides(await self.db.fetch(sql + " ORDER BY departure", *args))
+
+    async def open_trips(self, after: str) -> list[dict[str, Any]]:
+        """Return what the match index holds, one row per trip, in one query.
+
+        The trips still open with seats left, leaving after `after` (stored time text), of
+        open or full driver rides: the ride's id, coop, places, margin and detour limit, and
+        the trip's day, departure and seats_left.
+        """
+        return await self.db.fetch(
+            "SELECT r.id, r.coop, r.origin_lat, r.origin_lon, r.destination_lat, "
+            "r.destination_lon, r.margin_minutes, r.max_detour_km, o.day, o.departure, "
+            "o.seats_left FROM ride_occurrences o JOIN rides r ON r.id = o.ride_id "
+            "WHERE o.status = $1 AND o.departure > $2 AND o.seats_left > 0 "
+            "AND r.role = $3 AND r.status IN ($4, $5)",
+            RideStatus.OPEN.value,
+            after,
+            Role.DRIVER.value,
+            *LIVE_STATUSES,
+        )
 
     async def set_status(self, ride_id: int, status: RideStatus) -> None:
         """Change a ride's status (and every trip still open or full with it, when final)."""

@@ -9,7 +9,7 @@ from fedicoop.api import setup as client_api
 from fedicoop.errors import Unavailable
 from fedicoop.instance import Instance
 from fedicoop.services import build_federation
-from fedicoop.web import activitypub_routes, discovery, home
+from fedicoop.web import activitypub_routes, discovery, governance_documents, home
 from fedicoop.web.errors import error_middleware
 from fedicoop.web.keys import FEDERATION, INSTANCE
 
@@ -38,6 +38,7 @@ def create_app(instance: Instance, *, background: bool = True) -> web.Applicatio
     app.router.add_get("/health", health)
     discovery.setup(app)
     activitypub_routes.setup(app)
+    governance_documents.setup(app)
     client_api.setup(app)
     home.setup(app)
 
