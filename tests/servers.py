@@ -1,11 +1,14 @@
 """Real fedicoop server processes on loopback, for end-to-end tests."""
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,3 +113,50 @@ def init_instance(directory: Path, name: str, *extra: str) -> tuple[int, str]:
         line.split(":", 1)[1].strip() for line in result.stdout.splitlines() if "password" in line
     )
     return port, password
+
+
+class ApiClient:
+    """A member logged in on one instance through the OAuth password grant."""
+
+    def __init__(self, base_url: str, username: str, password: str = "long enough pw") -> None:
+        self.base_url = base_url
+        app = self.call(
+            "POST",
+            "/api/v1/apps",
+            {
+                "client_name": "e2e",
+                "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
+                "scopes": "read write",
+            },
+        )[1]
+        token = self.call(
+            "POST",
+            "/oauth/token",
+            {
+                "grant_type": "password",
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+                "username": username,
+                "password": password,
+                "scope": "read write",
+            },
+        )[1]
+        self.token = token["access_token"]
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if getattr(self, "token", None):
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, json.loads(answer.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def get(self, path: str, **params: str) -> Any:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        status, body = self.call("GET", path + query)
+        assert status == 200, (path, status, body)
+        return body

@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fedicoop import __version__
-from fedicoop.cli import devnet, federation_commands, instance_commands
+from fedicoop.cli import devnet, federation_commands, instance_commands, proposal_commands
 from fedicoop.errors import FedicoopError
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     instance_commands.register(commands)
     federation_commands.register(commands)
+    proposal_commands.register(commands)
     devnet.register(commands)
     return parser
 

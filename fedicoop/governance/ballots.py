@@ -138,6 +138,23 @@ def choice_json(choice: BallotChoice, kind: Kind) -> dict[str, object]:
     return {"choices": list(choice.choices)}
 
 
+def check_choice(
+    kind: Kind,
+    option_ids: Sequence[str],
+    choice: BallotChoice,
+    *,
+    max_choices: int | None = None,
+    max_score: int = DEFAULT_MAX_SCORE,
+) -> BallotChoice:
+    """Return a choice built elsewhere in canonical form, or raise Invalid if it does not fit."""
+    fields = {"choices": choice.choices, "ranking": choice.ranking, "scores": choice.scores}
+    for field, value in fields.items():
+        if value and field != BALLOT_FIELD[kind]:
+            raise Invalid(f"a {kind} ballot has no {field}", field=field)
+    data = choice_json(choice, kind)
+    return parse_choice(kind, option_ids, data, max_choices=max_choices, max_score=max_score)
+
+
 def _parse_ids(value: object, known: Mapping[str, int], field: str) -> tuple[str, ...]:
     """Return a list of distinct known option ids as a tuple, in the order given."""
     if not isinstance(value, list | tuple):

@@ -60,8 +60,7 @@ from fedicoop.governance.ballots import (
     BallotChoice,
     Kind,
     Option,
-    choice_json,
-    parse_choice,
+    check_choice,
 )
 
 Number = int | float
@@ -107,9 +106,8 @@ class Quorum:
         for name, value in (("overall", self.overall), ("per_coop", self.per_coop)):
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise Invalid(f"the {name} quorum must be a number 0 to 1", field="quorum")
-            if not (isfinite(value) and 0 <= value <= 1):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and isfinite(value) and 0 <= value <= 1):
                 raise Invalid(f"the {name} quorum must be a number 0 to 1", field="quorum")
 
 
@@ -363,9 +361,7 @@ def _recheck(
     if ballot.coop not in rosters:
         raise Invalid(f"{ballot.voter} votes through {ballot.coop}, not taking part", field="coop")
     try:
-        choice = parse_choice(
-            kind, option_ids, choice_json(ballot.choice, kind), max_score=max_score
-        )
+        choice = check_choice(kind, option_ids, ballot.choice, max_score=max_score)
     except Invalid as error:
         raise Invalid(f"the ballot of {ballot.voter}: {error.message}", field=error.field) from None
     return CastBallot(ballot.voter, ballot.coop, ballot.cast_at, choice)

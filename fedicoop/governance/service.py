@@ -505,7 +505,19 @@ class GovernanceService:
         snapshots = await self.snapshots.for_proposal(proposal.id)
         snapshot = next((s for s in snapshots if voter.uri in s.members), None)
         if snapshot is None:
-            return  # not a member of a participating co-op: not counted
+            # Not a member of a participating co-op: not counted, and told so.
+            group = await self.federation.group_actor()
+            reject = {
+                "@context": OBJECT_CONTEXT,
+                "id": self.federation.new_activity_uri(),
+                "type": "Reject",
+                "actor": group.uri,
+                "object": {"id": uri, "type": "Note", "inReplyTo": proposal.uri},
+                "content": "only members of the co-ops taking part in this proposal vote",
+                "to": [voter.uri],
+            }
+            await self.federation.publish(reject, group, extra_recipients=[voter])
+            return
         previous = await self.ballots.latest_of(proposal.id, voter.uri)
         picks = [option.id]
         if kind is Kind.MULTIPLE and previous and previous.source == "poll":

@@ -27,7 +27,14 @@ from fedicoop.rides.geocoder import Geocoder
 from fedicoop.rides.geocoder_http import geocoder_for
 from fedicoop.rides.matching import DEFAULT_MARGIN_MINUTES, Match, Offer, Request, brute_force
 from fedicoop.rides.matching_index import RideIndex
-from fedicoop.rides.model import RideDraft, RideStatus, Role, check_transition, parse_draft
+from fedicoop.rides.model import (
+    MAX_DETOUR_LIMIT_KM,
+    RideDraft,
+    RideStatus,
+    Role,
+    check_transition,
+    parse_draft,
+)
 from fedicoop.rides.pricing import check_price
 from fedicoop.rides.privacy import public_place, round_detour
 from fedicoop.rides.records import ExactRoute, Occurrence, Ride
@@ -341,6 +348,10 @@ class RideService:
         existing = await self.rides.by_uri(str(document.get("id")))
         if existing is not None and existing.local:
             return existing
+        if existing is not None and existing.actor_id != author.id:
+            # Another member of the same server may not rewrite someone else's ride (the
+            # Group vouches for its server, ride_from_as only for the sender's own document).
+            raise Forbidden("only the member who published a ride may change it")
         ride = ride_as.ride_from_as(
             document,
             author,
@@ -447,17 +458,10 @@ class RideService:
                 continue
             if query.role is not ride.role:
                 continue
-            if ride.role is Role.DRIVER:
-                request = Request(
-                    query.origin,
-                    query.destination,
-                    query.departure,
-                    query.margin_minutes,
-                    query.seats,
-                )
-                if not brute_force(offers, request, 1):
-                    continue
-            elif not await self._passenger_fits(ride, query):
+            # Saved without a departure, a search wants every ride on its way, whenever it
+            # leaves: parse_search would otherwise read "now" and match almost nothing.
+            any_time = saved.query.get("departure") in (None, "")
+            if not self._saved_search_fits(ride, offers, query, any_time=any_time):
                 continue
             account = await accounts.get(saved.account_id)
             if account is None or account.status != Status.ACTIVE:
@@ -471,11 +475,31 @@ class RideService:
                 user_stream(account.id), "notification", str(notification_id)
             )
 
-    async def _passenger_fits(self, ride: Ride, query: SearchQuery) -> bool:
+    def _saved_search_fits(
+        self, ride: Ride, offers: list[Offer], query: SearchQuery, *, any_time: bool
+    ) -> bool:
+        if ride.role is Role.PASSENGER:
+            return self._passenger_fits(ride, query, any_time=any_time)
+        for offer in offers:
+            request = Request(
+                query.origin,
+                query.destination,
+                offer.departure if any_time else query.departure,
+                query.margin_minutes,
+                query.seats,
+            )
+            if brute_force([offer], request, 1):
+                return True
+        return False
+
+    def _passenger_fits(self, ride: Ride, query: SearchQuery, *, any_time: bool) -> bool:
         trip = distance_km(*query.origin, *query.destination)
         limit_km = default_max_detour_km(trip)
+        now = clock.now()
         for o in ride.occurrences:
-            gap = abs(o.departure - query.departure)
+            if o.status is not RideStatus.OPEN or o.departure <= now:
+                continue
+            gap = timedelta(0) if any_time else abs(o.departure - query.departure)
             if gap > timedelta(minutes=query.margin_minutes + ride.margin_minutes):
                 continue
             detour = detour_km(
@@ -564,6 +588,8 @@ def parse_search(params: dict[str, Any], *, now: datetime | None = None) -> Sear
         max_detour = None if detour in (None, "") else float(str(detour))
     except ValueError:
         raise Invalid("max_detour_km must be a number", field="max_detour_km") from None
+    if max_detour is not None and not 0.0 <= max_detour <= MAX_DETOUR_LIMIT_KM:  # NaN too
+        raise Invalid(f"max_detour_km must be 0–{MAX_DETOUR_LIMIT_KM:g}", field="max_detour_km")
     return SearchQuery(
         origin=_point(params.get("origin"), "origin"),
         destination=_point(params.get("destination"), "destination"),

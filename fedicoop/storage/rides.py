@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from fedicoop import clock
+from fedicoop.errors import FedicoopError
 from fedicoop.ids import new_id
 from fedicoop.rides.booking import BookingStatus
 from fedicoop.rides.model import Place, RideStatus, Role
@@ -38,6 +39,7 @@ _BOOKING_COLUMNS = (
     "id, uri, offer_uri, ride_id, day, rider_id, driver_id, seats, status, pickup, dropoff, "
     "message, reason, urgent, created_at, updated_at"
 )
+_MESSAGE_COLUMNS = "id, uri, booking_id, author_id, text, created_at"
 LIVE_STATUSES = (RideStatus.OPEN.value, RideStatus.FULL.value)
 _IDS_PER_QUERY = 5000
 
@@ -122,6 +124,17 @@ def _booking_from_row(row: dict[str, Any]) -> Booking:
         urgent=bool(row["urgent"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+    )
+
+
+def _message_from_row(row: dict[str, Any]) -> Message:
+    return Message(
+        int(row["id"]),
+        row["uri"],
+        int(row["booking_id"]),
+        int(row["author_id"]),
+        row["text"],
+        row["created_at"],
     )
 
 
@@ -328,9 +341,12 @@ class RideRepository:
         return taken == 1
 
     async def give_back_seats(self, ride_id: int, day: date, seats: int) -> None:
-        """Give seats back to a trip (a cancelled accepted booking)."""
+        """Give seats back to a trip (a cancelled accepted booking), never above those offered."""
+        # Capped: a cancellation handled twice over must not mint seats the car does not have.
+        offered = "(SELECT seats FROM rides WHERE rides.id = $1)"
         await self.db.execute(
-            "UPDATE ride_occurrences SET seats_left = seats_left + $3, "
+            f"UPDATE ride_occurrences SET seats_left = CASE WHEN seats_left + $3 > {offered} "
+            f"THEN {offered} ELSE seats_left + $3 END, "
             "status = CASE WHEN status = 'full' THEN 'open' ELSE status END "
             "WHERE ride_id = $1 AND day = $2",
             ride_id,
@@ -460,39 +476,32 @@ class BookingRepository:
         return changed == 1
 
     async def add_message(self, booking_id: int, uri: str, author_id: int, text: str) -> Message:
-        """Store a message of the thread (idempotent by uri)."""
-        message_id = new_id()
-        stamp = clock.now_text()
+        """Store a message of the thread (idempotent by uri); return the stored message."""
         await self.db.execute(
             "INSERT INTO booking_messages (id, uri, booking_id, author_id, text, created_at) "
             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (uri) DO NOTHING",
-            message_id,
+            new_id(),
             uri,
             booking_id,
             author_id,
             text,
-            stamp,
+            clock.now_text(),
         )
-        return Message(message_id, uri, booking_id, author_id, text, stamp)
+        # A redelivery inserted nothing: answer with the row that is there, not a phantom.
+        row = await self.db.fetchrow(
+            f"SELECT {_MESSAGE_COLUMNS} FROM booking_messages WHERE uri = $1", uri
+        )
+        if row is None:
+            raise FedicoopError(f"message {uri} vanished as it was stored")
+        return _message_from_row(row)
 
     async def messages(self, booking_id: int) -> list[Message]:
         """Return a booking's thread, oldest first."""
         rows = await self.db.fetch(
-            "SELECT id, uri, booking_id, author_id, text, created_at FROM booking_messages "
-            "WHERE booking_id = $1 ORDER BY id",
+            f"SELECT {_MESSAGE_COLUMNS} FROM booking_messages WHERE booking_id = $1 ORDER BY id",
             booking_id,
         )
-        return [
-            Message(
-                int(r["id"]),
-                r["uri"],
-                int(r["booking_id"]),
-                int(r["author_id"]),
-                r["text"],
-                r["created_at"],
-            )
-            for r in rows
-        ]
+        return [_message_from_row(row) for row in rows]
 
     async def add_review(self, review: Review) -> bool:
         """Store a review; False when this author already reviewed this booking."""

@@ -5,12 +5,8 @@ booking on all three instances; two riders racing from A and C for the last seat
 oversell them.
 """
 
-import json
 import sqlite3
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,59 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ServerProcess, eventually, fedicoop, init_instance
+from tests.servers import ApiClient, ServerProcess, eventually, fedicoop, init_instance
 
 pytestmark = pytest.mark.federation
 
 API = "/api/fedicoop/v1"
-PASSWORD = "long enough pw"
-
-
-class Client:
-    """A member logged in on one instance through the OAuth password grant."""
-
-    def __init__(self, base_url: str, username: str) -> None:
-        self.base_url = base_url
-        app = self.call(
-            "POST",
-            "/api/v1/apps",
-            {
-                "client_name": "e2e",
-                "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
-                "scopes": "read write",
-            },
-        )[1]
-        token = self.call(
-            "POST",
-            "/oauth/token",
-            {
-                "grant_type": "password",
-                "client_id": app["client_id"],
-                "client_secret": app["client_secret"],
-                "username": username,
-                "password": PASSWORD,
-                "scope": "read write",
-            },
-        )[1]
-        self.token = token["access_token"]
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if getattr(self, "token", None):
-            request.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, json.loads(answer.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-
-    def get(self, path: str, **params: str) -> Any:
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        status, body = self.call("GET", path + query)
-        assert status == 200, (path, status, body)
-        return body
+PASSWORD = "long enough pw"  # ApiClient logs in with it
 
 
 def query(directory: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -119,7 +68,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             what=f"partnership active on {other}",
         )
     for key in info:
-        info[key]["client"] = Client(f"http://{info[key]['domain']}", info[key]["user"])
+        info[key]["client"] = ApiClient(f"http://{info[key]['domain']}", info[key]["user"])
     yield info
     for server in servers:
         server.stop()
