@@ -62,6 +62,9 @@ def actor_document(actor: ActorRecord) -> dict[str, Any]:
     }
     if actor.type != "Application":
         document["featured"] = actor.featured_uri
+    if actor.type == "Group":
+        # The co-op's members (count and actor ids) for partner co-ops and verifiers.
+        document["roster"] = f"{actor.uri}/roster"
     if actor.avatar_url:
         document["icon"] = _image(actor.avatar_url)
     if actor.header_url:

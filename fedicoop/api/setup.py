@@ -7,6 +7,7 @@ from fedicoop.api import (
     governance_routes,
     instance_routes,
     media_routes,
+    membership_routes,
     misc_routes,
     notifications_routes,
     oauth_routes,
@@ -33,5 +34,6 @@ def setup(app: web.Application) -> None:
         streaming_routes,
         rides_routes,
         governance_routes,
+        membership_routes,
     ):
         module.setup(app)

@@ -181,6 +181,11 @@ async def _issue(instance: Instance, app: AppRecord, account_id: int | None, sco
     return Grant(token, refresh, scopes, created)
 
 
+async def issue_for_account(instance: Instance, app: AppRecord, account_id: int) -> Grant:
+    """Issue a token for an account that just signed up through an app (Mastodon's flow)."""
+    return await _issue(instance, app, account_id, app.scopes)
+
+
 async def exchange(
     instance: Instance,
     grant_type: str,

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from fedicoop.activitypub.as2 import as_list
 from fedicoop.activitypub.documents import (
     ACTIVITY_JSON,
     actor_document,
@@ -15,6 +16,7 @@ from fedicoop.activitypub.documents import (
     tombstone,
 )
 from fedicoop.activitypub.inbox import AcceptedAndIgnored, InboundRequest, PayloadTooLarge
+from fedicoop.activitypub.runtime import PUBLIC_ALIASES
 from fedicoop.activitypub.signatures import SignatureError
 from fedicoop.errors import NotFound
 from fedicoop.rides.federation import ride_to_as
@@ -241,8 +243,16 @@ async def activity_document(request: web.Request) -> web.Response:
     if record is None or not record.local or record.type not in ("Create", "Announce", "Like"):
         raise NotFound("no such activity")
     target = await objects.by_uri(record.object_uri or "")
-    if target is not None and target.visibility not in ("public", "unlisted"):
-        raise NotFound("no such activity")
+    if target is not None:
+        if target.visibility not in ("public", "unlisted"):
+            raise NotFound("no such activity")
+    else:
+        # Not a stored post (a booking message, a review, a ballot): only what was addressed
+        # to the public is public.
+        document = json.loads(record.raw)
+        addressed = {*as_list(document.get("to")), *as_list(document.get("cc"))}
+        if not addressed & PUBLIC_ALIASES:
+            raise NotFound("no such activity")
     return activity_response(record.raw)
 
 

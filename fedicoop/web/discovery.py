@@ -19,7 +19,14 @@ NODEINFO_SCHEMAS = {
     "2.0": "http://nodeinfo.diaspora.software/ns/schema/2.0",
     "2.1": "http://nodeinfo.diaspora.software/ns/schema/2.1",
 }
-FEATURES = ["social", "coop-group", "partnerships"]
+FEATURES = [
+    "social",
+    "coop-group",
+    "partnerships",
+    "rides",
+    "governance",
+    "object-integrity-proofs",
+]
 
 
 async def _actor_for_resource(request: web.Request, resource: str) -> ActorRecord:

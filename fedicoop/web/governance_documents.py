@@ -93,9 +93,20 @@ async def voters_collection(request: web.Request) -> web.Response:
     return activity_response(_collection(voters_uri(proposal.uri), items))
 
 
+async def group_roster(request: web.Request) -> web.Response:
+    """GET /users/{group}/roster: the co-op's members now (count and actor ids)."""
+    federation = request.app[FEDERATION]
+    group = await federation.group_actor()
+    if request.match_info["username"] != group.username:
+        raise NotFound("no such roster")
+    members = await GovernanceService.of(federation).roster()
+    return activity_response(_collection(f"{group.uri}/roster", members))
+
+
 def setup(app: web.Application) -> None:
     """Add the proposal documents."""
     app.router.add_get("/proposals/{proposal_id}", proposal_document)
     app.router.add_get("/proposals/{proposal_id}/roster", roster_document)
     app.router.add_get("/proposals/{proposal_id}/ballots", ballots_collection)
     app.router.add_get("/proposals/{proposal_id}/voters", voters_collection)
+    app.router.add_get("/users/{username}/roster", group_roster)
