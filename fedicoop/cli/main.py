@@ -7,7 +7,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fedicoop import __version__
-from fedicoop.cli import devnet, federation_commands, instance_commands, proposal_commands
+from fedicoop.cli import (
+    devnet,
+    federation_commands,
+    instance_commands,
+    portability_commands,
+    proposal_commands,
+)
 from fedicoop.errors import FedicoopError
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -32,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     instance_commands.register(commands)
     federation_commands.register(commands)
     proposal_commands.register(commands)
+    portability_commands.register(commands)
     devnet.register(commands)
     return parser
 

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -43,22 +44,41 @@ async def _run(url: str, action: Any) -> Any:
         await engine.dispose()
 
 
-def _upgrade_sync(url: str) -> str:
+def _upgrade_sync(url: str, revision: str = "head") -> str:
     config = _alembic_config()
 
     def action(connection: Connection) -> str:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
         return str(MigrationContext.configure(connection).get_current_revision())
 
     result: str = asyncio.run(_run(url, action))
     return result
 
 
-async def upgrade(url: str) -> str:
-    """Apply every pending migration; return the revision the database is now at."""
+async def upgrade(url: str, revision: str = "head") -> str:
+    """Apply pending migrations (up to `revision`); return the revision the database is at."""
     # Alembic drives its own event loop through SQLAlchemy; give it a thread of its own.
-    return await asyncio.to_thread(_upgrade_sync, url)
+    return await asyncio.to_thread(_upgrade_sync, url, revision)
+
+
+async def tables_in_order(url: str) -> dict[str, list[str]]:
+    """Return the tables and their columns, each table after those its foreign keys name."""
+
+    def action(connection: Connection) -> dict[str, list[str]]:
+        metadata = MetaData()
+        metadata.reflect(bind=connection)
+        return {
+            table.name: [column.name for column in table.columns]
+            for table in metadata.sorted_tables
+            if table.name != "alembic_version"
+        }
+
+    def run() -> dict[str, list[str]]:
+        result: dict[str, list[str]] = asyncio.run(_run(url, action))
+        return result
+
+    return await asyncio.to_thread(run)
 
 
 def head_revision() -> str:

@@ -1,0 +1,1 @@
+"""Leaving with your data: backups, restores, exports, imports and moves."""
