@@ -36,7 +36,11 @@ def query(directory: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Co-ops A (hosts), B (takes part) and C (partner of A, not taking part)."""
     base = tmp_path_factory.mktemp("votes")
-    coops = {"a": ("Vélo Lyon", "velo", "alice"), "b": ("Boulangerie", "pain", "bob"), "c": ("Habitat", "habitat", "carl")}  # fmt: skip
+    coops = {
+        "a": ("Vélo Lyon", "velo", "alice"),
+        "b": ("Boulangerie", "pain", "bob"),
+        "c": ("Habitat", "habitat", "carl"),
+    }
     info: dict[str, Any] = {}
     servers = []
     for key, (name, handle, user) in coops.items():
