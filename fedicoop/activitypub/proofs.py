@@ -67,7 +67,12 @@ async def signer_key(resolver: Resolver, document: dict[str, Any]) -> tuple[str,
         return owner, integrity.public_key_from_multikey(actor.ed25519_public_key)
     if not actor.raw:
         raise IntegrityError(f"the actor document of {owner} is not available")
-    return owner, integrity.find_multikey(json.loads(actor.raw), method)
+    try:
+        return owner, integrity.find_multikey(json.loads(actor.raw), method)
+    except IntegrityError:
+        # A key added (or rotated) since we cached the actor: read it again, once.
+        actor = await resolver.actor(owner, refresh=True)
+        return owner, integrity.find_multikey(json.loads(actor.raw or "{}"), method)
 
 
 async def verify(resolver: Resolver, document: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from typing import Any
 
 from aiohttp import web
 
+from fedicoop.accounts.model import Status
 from fedicoop.api.auth import optional_auth, require
 from fedicoop.api.params import read_params
 from fedicoop.api.rides_routes import PREFIX, _id, _json_body
@@ -12,6 +13,7 @@ from fedicoop.errors import Forbidden, Invalid
 from fedicoop.governance import membership
 from fedicoop.governance.membership import Application
 from fedicoop.oauth.service import issue_for_account
+from fedicoop.storage.accounts import AccountRepository
 from fedicoop.web.keys import INSTANCE
 
 
@@ -44,6 +46,14 @@ async def apply(request: web.Request) -> web.Response:
     username = _text(body, "username")
     if not username:
         raise Invalid("username is required", field="username")
+    existing = await AccountRepository(instance.db).by_username(username)
+    if existing is not None and existing.status != Status.ACTIVE:
+        # A former member (or an applicant) asks again: their password proves who they are.
+        account = await membership.check_former_member(
+            instance, username, _text(body, "password") or "", request.remote or ""
+        )
+        application = await membership.reapply(instance, account, body.get("motivation"))
+        return web.json_response(_application_json(application), status=201)
     _, application = await membership.apply(
         instance,
         username=username,

@@ -23,6 +23,7 @@ PREFIX = "/api/fedicoop/v1"
 RIDE_NOTIFICATIONS = (
     "booking_request", "booking_accepted", "booking_rejected", "booking_cancelled",
     "booking_completed", "booking_message", "ride_cancelled", "ride_match", "ride_review",
+    "proposal_opened", "proposal_closing", "proposal_closed", "ballot_rejected",
 )  # fmt: skip
 
 

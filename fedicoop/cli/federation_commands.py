@@ -10,6 +10,7 @@ from fedicoop.accounts.service import get_account, list_accounts, set_status
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.coops import partnership
 from fedicoop.errors import Invalid
+from fedicoop.governance import membership
 from fedicoop.instance import open_instance
 from fedicoop.services import build_federation
 from fedicoop.social import publishing
@@ -118,6 +119,8 @@ async def run_member_change(args: argparse.Namespace) -> int:
     instance = await open_instance(args.directory)
     try:
         account = await set_status(instance, args.username, args.status)
+        if account.status == Status.ACTIVE:
+            await membership.settle_applications(instance, account, approved=True)
     finally:
         await instance.close()
     word = "is a member" if account.status == Status.ACTIVE else "is no longer a member"

@@ -13,6 +13,7 @@ from typing import Any
 from fedicoop import clock
 from fedicoop.activitypub.as2 import as_list, id_of, same_origin
 from fedicoop.activitypub.documents import OBJECT_CONTEXT, PUBLIC
+from fedicoop.activitypub.jsonld import DATA_INTEGRITY_CONTEXT
 from fedicoop.activitypub.sanitize import html_to_text
 from fedicoop.errors import Forbidden, Invalid
 from fedicoop.governance.ballots import Kind
@@ -20,6 +21,8 @@ from fedicoop.governance.counting import Rule
 from fedicoop.storage.actors import ActorRecord
 from fedicoop.storage.proposals import ProposalRecord
 
+# Signed documents name the Data Integrity context, so JSON-LD readers keep their `proof`.
+SIGNED_CONTEXT: list[Any] = [*OBJECT_CONTEXT, DATA_INTEGRITY_CONTEXT]
 MAX_TITLE = 300
 MAX_BODY = 20_000
 MAX_OPTIONS = 20
@@ -180,7 +183,7 @@ def roster_document(
 ) -> dict[str, Any]:
     """Return a co-op's roster snapshot for a proposal, before it is signed."""
     return {
-        "@context": OBJECT_CONTEXT,
+        "@context": SIGNED_CONTEXT,
         "id": uri,
         "type": "RosterSnapshot",
         "attributedTo": group.uri,
@@ -214,7 +217,7 @@ def ballot_document(
 ) -> dict[str, Any]:
     """Return a ballot before it is signed (no voter in it when the ballot is secret)."""
     document: dict[str, Any] = {
-        "@context": OBJECT_CONTEXT,
+        "@context": SIGNED_CONTEXT,
         "id": uri,
         "type": "Ballot",
         "proposal": proposal_uri,
@@ -223,7 +226,8 @@ def ballot_document(
     }
     if voter is not None:
         document["attributedTo"] = voter.uri
-        document["published"] = clock.as2_time(clock.now())
+        # To the microsecond: two ballots of one voter in one second still have an order.
+        document["published"] = clock.now_text()
     return document
 
 

@@ -71,6 +71,15 @@ async def on_ballot_rejected(federation: Federation, inbound: Inbound) -> None:
     await GovernanceService.of(federation).ballot_answered(sender, ballot_uri, reason[:500])
 
 
+async def on_ballot_counted(federation: Federation, inbound: Inbound) -> None:
+    """The hosting co-op counted one of our members' ballots."""
+    ballot_uri = id_of(inbound.document.get("object"))
+    if not ballot_uri:
+        return
+    sender = await federation.resolver.actor(inbound.sender)
+    await GovernanceService.of(federation).ballot_counted(sender, ballot_uri)
+
+
 async def on_poll_answer(federation: Federation, inbound: Inbound) -> None:
     """A Mastodon-style poll answer to one of our proposals."""
     note = inbound.document.get("object")
@@ -97,4 +106,5 @@ def register(handlers: HandlerRegistry) -> None:
     handlers.add("Create", on_roster, "RosterSnapshot")
     handlers.add("Create", on_ballot, "Ballot")
     handlers.add("Reject", on_ballot_rejected, "Ballot")
+    handlers.add("Accept", on_ballot_counted, "Ballot")
     handlers.add("Create", on_poll_answer, "Note")

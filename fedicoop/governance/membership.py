@@ -6,6 +6,7 @@ applications; `fedicoop member add` approves too. Members may leave; their accou
 (suspended) with its data, and they may be approved again.
 """
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,10 +14,12 @@ from typing import Any
 
 from fedicoop import clock
 from fedicoop.accounts.model import Role, Status
+from fedicoop.accounts.passwords import verify_password
 from fedicoop.accounts.service import add_account, set_status
 from fedicoop.errors import Conflict, Forbidden, Invalid, NotFound
 from fedicoop.ids import new_id
 from fedicoop.instance import Instance
+from fedicoop.oauth.service import ACCOUNT_LIMITER, ADDRESS_LIMITER
 from fedicoop.storage.accounts import AccountRecord, AccountRepository
 
 MAX_MOTIVATION = 2000
@@ -110,6 +113,24 @@ async def apply(
     return account, await _application(instance, application_id)
 
 
+async def check_former_member(
+    instance: Instance, username: str, password: str, address: str
+) -> AccountRecord:
+    """Return a non-member's account when the password is right (guessing is rate-limited)."""
+    keys = (f"login:{username.lower()}",)
+    ADDRESS_LIMITER.check(f"ip:{address}")
+    ACCOUNT_LIMITER.check(*keys)
+    account = await AccountRepository(instance.db).by_username(username)
+    valid = account is not None and await asyncio.to_thread(
+        verify_password, account.password_hash, password
+    )
+    if not valid or account is None:
+        ACCOUNT_LIMITER.hit(*keys)
+        ADDRESS_LIMITER.hit(f"ip:{address}")
+        raise Conflict(f"the name {username!r} is taken; if it is yours, check the password")
+    return account
+
+
 async def reapply(instance: Instance, account: AccountRecord, motivation: Any) -> Application:
     """A former member (or an applicant) asks again."""
     if account.status == Status.ACTIVE:
@@ -151,6 +172,19 @@ async def decide(
     if approve:
         await set_status(instance, application.username, Status.ACTIVE)
     return await _application(instance, application_id)
+
+
+async def settle_applications(
+    instance: Instance, account: AccountRecord, *, approved: bool
+) -> None:
+    """Close an account's pending applications (an admin approved it some other way)."""
+    await instance.db.execute(
+        "UPDATE applications SET state = $2, decided_at = $3 WHERE account_id = $1 "
+        "AND state = 'pending'",
+        account.id,
+        "approved" if approved else "refused",
+        clock.now_text(),
+    )
 
 
 async def create_invite(

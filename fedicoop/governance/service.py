@@ -19,6 +19,8 @@ from fedicoop.accounts.model import Status
 from fedicoop.activitypub import proofs
 from fedicoop.activitypub.as2 import id_of, same_origin
 from fedicoop.activitypub.documents import OBJECT_CONTEXT, PUBLIC, dumps
+from fedicoop.activitypub.fetch import FetchError
+from fedicoop.activitypub.resolver import before_fetch
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.coops.partnership import PartnershipRepository, PartnerState
 from fedicoop.errors import Conflict, FedicoopError, Forbidden, Invalid, NotFound
@@ -261,6 +263,17 @@ class GovernanceService:
             "to": [group.uri],
         }
         await self.federation.publish(create, ours, extra_recipients=[group])
+        # Our Group passes the proposal on to its followers, as a boost Mastodon shows.
+        announce = {
+            "@context": OBJECT_CONTEXT,
+            "id": self.federation.new_activity_uri(),
+            "type": "Announce",
+            "actor": ours.uri,
+            "object": proposal.uri,
+            "to": [PUBLIC],
+            "cc": [ours.followers_uri],
+        }
+        await self.federation.publish(announce, ours)
         await self.notify_members("proposal_opened", proposal.uri, group.id)
 
     async def received_update(self, group: ActorRecord, document: dict[str, Any]) -> None:
@@ -282,6 +295,11 @@ class GovernanceService:
         proposal = await self.proposals.by_uri(proposal_uri)
         if proposal is None or not proposal.local or group.uri not in proposal.coops:
             return
+        if proposal.status != "open":
+            # The result was counted and published with the rosters it had: a roster stored
+            # now would be listed beside it and make the published tallies fail to verify.
+            log.info("roster for a closed proposal", extra={"group": group.uri})
+            return
         signer = await proofs.verify(self.federation.resolver, document)
         if signer != group.uri:
             raise Forbidden("a roster snapshot must be signed by its co-op's Group")
@@ -297,14 +315,25 @@ class GovernanceService:
         group_uri = next((c for c in proposal.coops if same_origin(c, roster_uri)), None)
         if group_uri is None:
             raise Forbidden("the ballot's roster is not from a participating co-op")
-        fetched = await self.federation.fetcher.get_activity(roster_uri)
+        # One roster per co-op and proposal, the first one heard of: a ballot naming another
+        # would be published beside rosters that do not hold it, and fail every recount.
+        if await self.snapshots.for_coop(proposal.id, group_uri) is not None:
+            raise Forbidden("the ballot names a roster other than its co-op's for this proposal")
+        before_fetch(roster_uri)  # not inside an inbox batch's transaction
+        try:
+            fetched = await self.federation.fetcher.get_activity(roster_uri)
+        except FetchError as error:
+            raise Forbidden(f"cannot read the roster the ballot names: {error}") from error
         document = fetched.data
         uri, proposal_uri, members = gov_as.read_roster(document, group_uri)
         if uri != roster_uri or proposal_uri != proposal.uri:
             raise Forbidden("the roster snapshot is not the one the ballot names")
         if await proofs.verify(self.federation.resolver, document) != group_uri:
             raise Forbidden("a roster snapshot must be signed by its co-op's Group")
-        return await self.snapshots.add(uri, proposal.id, group_uri, members, dumps(document))
+        stored = await self.snapshots.add(uri, proposal.id, group_uri, members, dumps(document))
+        if stored.uri != roster_uri:  # the co-op's roster arrived while this one was fetched
+            raise Forbidden("the ballot names a roster other than its co-op's for this proposal")
+        return stored
 
     # --- voting ---------------------------------------------------------------------------
 
@@ -435,6 +464,7 @@ class GovernanceService:
             cast_at,
         )
         await self.ballots.add(record)
+        await self._count_once(proposal, voter_uri)
         return record
 
     async def received_ballot(self, voter: ActorRecord, document: dict[str, Any]) -> None:
@@ -457,6 +487,27 @@ class GovernanceService:
                 "to": [voter.uri],
             }
             await self.federation.publish(reject, group, extra_recipients=[voter])
+            return
+        # Counted: the voter's instance hears so, and shows the ballot as counted.
+        group = await self.federation.group_actor()
+        accept = {
+            "@context": OBJECT_CONTEXT,
+            "id": self.federation.new_activity_uri(),
+            "type": "Accept",
+            "actor": group.uri,
+            "object": {"id": document.get("id"), "type": "Ballot", "proposal": proposal.uri},
+            "to": [voter.uri],
+        }
+        await self.federation.publish(accept, group, extra_recipients=[voter])
+
+    async def ballot_counted(self, sender: ActorRecord, ballot_uri: str) -> None:
+        """The host counted one of our members' ballots."""
+        ballot = await self.ballots.by_uri(ballot_uri)
+        if ballot is None or ballot.state != "sent":
+            return
+        proposal = await self.proposals.get(ballot.proposal_id)
+        if proposal is not None and proposal.group_id == sender.id:
+            await self.ballots.set_state(ballot_uri, "counted")
 
     async def ballot_answered(self, sender: ActorRecord, ballot_uri: str, reason: str) -> None:
         """The host refused one of our members' ballots."""
@@ -539,6 +590,45 @@ class GovernanceService:
                 clock.now_text(),
             )
         )
+        await self._count_once(proposal, voter.uri)
+
+    async def _count_once(self, proposal: ProposalRecord, voter_uri: str) -> None:
+        """Keep one counted ballot for a voter who moved: the latest of all their accounts."""
+        ballots = await self.ballots.counted(proposal.id)
+        voters = {b.voter_uri for b in ballots}
+        same = {voter_uri, *await self._moved_accounts(voter_uri, voters)}
+        if len(same) == 1:
+            return
+        mine = sorted((b for b in ballots if b.voter_uri in same), key=lambda b: (b.cast_at, b.id))
+        for earlier in mine[:-1]:
+            await self.ballots.set_state(earlier.uri, "superseded")
+
+    async def _moved_accounts(self, voter_uri: str, voters: set[str]) -> set[str]:
+        """Return which of `voters` are the voter's other accounts, linked by a confirmed move.
+
+        Anyone may list anyone in alsoKnownAs, and only the old account's server sets its
+        movedTo: one alone would let a stranger cancel someone's ballot; both make one person.
+        """
+        voter = await self.actors.by_uri(voter_uri)
+        if voter is None:
+            return set()
+        linked: set[str] = set()
+        for alias in voter.also_known_as:
+            if alias not in voters:
+                continue
+            old = await self.actors.by_uri(alias)
+            if old is not None and not old.local and old.moved_to != voter_uri:
+                try:  # the host may never have heard the Move: the old account's document says
+                    old = await self.federation.resolver.actor(alias, refresh=True)
+                except (NotFound, Invalid):
+                    old = None
+            if old is not None and old.moved_to == voter_uri:
+                linked.add(old.uri)
+        if voter.moved_to in voters:
+            new = await self.actors.by_uri(voter.moved_to or "")
+            if new is not None and voter_uri in new.also_known_as:
+                linked.add(new.uri)
+        return linked
 
     # --- counting and closing -------------------------------------------------------------
 

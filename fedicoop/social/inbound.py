@@ -540,6 +540,8 @@ async def on_create_note(federation: Federation, inbound: Inbound) -> None:
             voter = await _sender(federation, inbound)
             await polls.receive_vote(federation, voter, question, embedded)
             return
+        if await polls.answers_a_proposal(federation.instance.db, embedded):
+            return  # a vote on a co-op proposal: governance counts it, nobody shows it
     await on_create(federation, inbound)
 
 

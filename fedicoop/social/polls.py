@@ -315,6 +315,14 @@ async def local_question_for_vote(db: Executor, note: dict[str, Any]) -> ObjectR
     return question
 
 
+async def answers_a_proposal(db: Executor, note: dict[str, Any]) -> bool:
+    """Return whether a Note is a plain poll answer to a co-op proposal we host."""
+    target = id_of(note.get("inReplyTo"))
+    if not isinstance(note.get("name"), str) or not target:
+        return False
+    return bool(await db.fetchval("SELECT 1 FROM proposals WHERE uri = $1 AND local = 1", target))
+
+
 async def receive_vote(
     federation: Federation, voter: ActorRecord, question: ObjectRecord, note: dict[str, Any]
 ) -> bool:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fedicoop import clock
+from fedicoop.errors import Conflict
 from fedicoop.ids import new_id
 from fedicoop.storage.database import Executor
 
@@ -246,7 +247,8 @@ class SnapshotRepository:
             record.created_at,
         )
         stored = await self.for_coop(proposal_id, group_uri)
-        assert stored is not None
+        if stored is None:  # the uri is taken, by a snapshot for another proposal
+            raise Conflict(f"the roster snapshot {uri} belongs to another proposal")
         return stored
 
     async def for_proposal(self, proposal_id: int) -> list[SnapshotRecord]:
@@ -308,6 +310,19 @@ class BallotRepository:
             ballot.cast_at,
         )
         if added == 1 and ballot.state == "counted":
+            # The latest cast counts, whatever order deliveries arrive in: a retried older
+            # ballot landing after a newer one is superseded at once.
+            newer = await self.db.fetchval(
+                "SELECT 1 FROM ballots WHERE proposal_id = $1 AND voter_uri = $2 AND "
+                "state = 'counted' AND uri <> $3 AND cast_at > $4",
+                ballot.proposal_id,
+                ballot.voter_uri,
+                ballot.uri,
+                ballot.cast_at,
+            )
+            if newer:
+                await self.set_state(ballot.uri, "superseded")
+                return True
             await self.db.execute(
                 "UPDATE ballots SET state = 'superseded' WHERE proposal_id = $1 AND "
                 "voter_uri = $2 AND state = 'counted' AND uri <> $3",

@@ -16,7 +16,8 @@ import pytest
 
 from tests.servers import ApiClient, ServerProcess, eventually, fedicoop, init_instance
 
-pytestmark = pytest.mark.federation
+# Three server processes, their partnerships and a whole vote: minutes on a busy machine.
+pytestmark = [pytest.mark.federation, pytest.mark.timeout(360)]
 
 API = "/api/fedicoop/v1"
 PASSWORD = "long enough pw"  # ApiClient logs in with it
