@@ -8,6 +8,7 @@ that method must belong to the actor it claims (`integrity.find_multikey`).
 
 import json
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -48,10 +49,12 @@ async def ensure_key(db: Executor, actor: ActorRecord) -> tuple[ActorRecord, Ed2
     return stored, integrity.private_key_from_text(stored.ed25519_private_key)
 
 
-async def sign(db: Executor, actor: ActorRecord, document: dict[str, Any]) -> dict[str, Any]:
+async def sign(
+    db: Executor, actor: ActorRecord, document: dict[str, Any], *, created: datetime | None = None
+) -> dict[str, Any]:
     """Return a copy of `document` with a proof by the local actor's key."""
     actor, key = await ensure_key(db, actor)
-    return integrity.sign_object(document, key, verification_method(actor))
+    return integrity.sign_object(document, key, verification_method(actor), created=created)
 
 
 async def signer_key(resolver: Resolver, document: dict[str, Any]) -> tuple[str, Ed25519PublicKey]:

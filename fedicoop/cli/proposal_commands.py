@@ -55,6 +55,8 @@ def print_report(report: Report, labels: dict[str, str]) -> None:
         print(f"recount ({report.recount['outcome']}):")
         for line in _bars(report.recount["total"], labels):
             print(line)
+    for note in report.notes:
+        print(f"note: {note}")
     if report.ok:
         print("OK: every proof is valid and the recount matches the published tallies")
         return

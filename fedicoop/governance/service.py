@@ -11,6 +11,7 @@ the signed ballots, so anyone can recount (`governance/verify.py`) without trust
 import asyncio
 import json
 import logging
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -368,7 +369,10 @@ class GovernanceService:
         if voter.uri not in snapshot.members:
             raise Forbidden("you were not a member when voting opened")
         ballot_id = new_id()
-        uri = f"{self.federation.instance.config.base_url}/ballots/{ballot_id}"
+        # A secret ballot's id and proof time must not tell when it was cast (ids are
+        # time-ordered): a random name, and the proof dated when voting opened.
+        name = secrets.token_urlsafe(16) if proposal.secret else str(ballot_id)
+        uri = f"{self.federation.instance.config.base_url}/ballots/{name}"
         unsigned = gov_as.ballot_document(
             uri,
             proposal.uri,
@@ -377,7 +381,8 @@ class GovernanceService:
             None if proposal.secret else voter,
         )
         signer = group if proposal.secret else voter
-        document = await proofs.sign(self.db, signer, unsigned)
+        created = clock.from_text(proposal.opened_at) if proposal.secret else None
+        document = await proofs.sign(self.db, signer, unsigned, created=created)
         cast_at = clock.now_text()
         if proposal.local:
             await self.accept_ballot(proposal, voter.uri, document, cast_at=cast_at)

@@ -30,6 +30,7 @@ class Report:
 
     proposal: str
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     ballots: int = 0
     poll_ballots: int = 0
     rosters: dict[str, int] = field(default_factory=dict)
@@ -103,8 +104,15 @@ async def verify_proposal(url: str, fetch: Fetch) -> Report:
     if not proposal.get("closed") or not isinstance(tallies, dict):
         problems.append("the proposal is not closed yet: there is no result to verify")
         return report
-    kind = Kind(str(proposal.get("kind")))
-    options = [Option(o["id"], o["label"]) for o in proposal["proposalOptions"]]
+    try:
+        kind = Kind(str(proposal.get("kind")))
+        options = [Option(str(o["id"]), str(o["label"])) for o in proposal["proposalOptions"]]
+        if not isinstance(proposal.get("maxScore", 5), int):
+            raise ValueError("maxScore is not a whole number")
+    except (KeyError, TypeError, ValueError) as error:
+        # A malformed document is a finding too, not a crash of the verifier.
+        problems.append(f"the proposal's kind, options or maxScore cannot be read: {error}")
+        return report
     coops = [c for c in as_list(proposal.get("coops")) if isinstance(c, str)]
     keys = _Keys(fetch)
     handles = {uri: await keys.handle(uri) for uri in coops}
@@ -135,6 +143,18 @@ async def verify_proposal(url: str, fetch: Fetch) -> Report:
         members[str(roster_uri)] = listed
         roster_coop[str(roster_uri)] = handles[group]
         report.rosters[handles[group]] = len(listed)
+    published_eligible = (
+        tallies.get("eligible") if isinstance(tallies.get("eligible"), dict) else {}
+    )
+    for uri in coops:
+        if handles[uri] in report.rosters:
+            continue
+        if published_eligible.get(handles[uri]):
+            problems.append(f"{handles[uri]} counted as eligible but its signed roster is missing")
+        else:
+            # A co-op that never sent its roster had nobody counted: nothing to check, but
+            # a reader should know its members could not vote.
+            report.notes.append(f"no signed roster from {handles[uri]}: none of its votes count")
     eligible = {handles[uri]: 0 for uri in coops} | report.rosters
 
     # Ballots: each signed by its voter (or, secret, by the voter's co-op Group).
@@ -222,8 +242,9 @@ async def verify_proposal(url: str, fetch: Fetch) -> Report:
             weighting=Weighting(**weighting) if isinstance(weighting, dict) else None,
             max_score=int(proposal.get("maxScore", 5)),
         ).as_json()
-    except Invalid as error:
-        problems.append(f"recount impossible: {error.message}")
+    except (Invalid, TypeError, ValueError) as error:  # a bad rule, quorum or weighting
+        reason = error.message if isinstance(error, Invalid) else str(error)
+        problems.append(f"recount impossible: {reason}")
         return report
     report.recount = result
     for key in ("total", "by_coop", "voters", "voters_by_coop", "eligible", "outcome", "winners"):

@@ -1,5 +1,6 @@
 """Proposals, roster snapshots and signed ballots as served to other servers and verifiers."""
 
+import hashlib
 import html
 import json
 from typing import Any
@@ -72,8 +73,12 @@ async def ballots_collection(request: web.Request) -> web.Response:
         ballots = [b for b in await service.ballots.counted(proposal.id) if b.document]
         # Each keeps its own @context: the proof covers it.
         documents = [json.loads(b.document or "{}") for b in ballots]
-        # Secret ballots in an order that says nothing about who cast which.
-        items = sorted(documents, key=lambda d: str(d.get("id"))) if proposal.secret else documents
+        # Secret ballots in an order that says nothing about who cast which, or when.
+        items = (
+            sorted(documents, key=lambda d: hashlib.sha256(str(d.get("id")).encode()).digest())
+            if proposal.secret
+            else documents
+        )
     return activity_response(_collection(ballots_uri(proposal.uri), items))
 
 
