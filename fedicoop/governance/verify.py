@@ -143,9 +143,9 @@ async def verify_proposal(url: str, fetch: Fetch) -> Report:
         members[str(roster_uri)] = listed
         roster_coop[str(roster_uri)] = handles[group]
         report.rosters[handles[group]] = len(listed)
-    published_eligible = (
-        tallies.get("eligible") if isinstance(tallies.get("eligible"), dict) else {}
-    )
+    published_eligible: dict[str, Any] = {}
+    if isinstance(tallies.get("eligible"), dict):
+        published_eligible = tallies["eligible"]
     for uri in coops:
         if handles[uri] in report.rosters:
             continue
