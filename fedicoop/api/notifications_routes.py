@@ -27,7 +27,12 @@ WITH_STATUS = frozenset({"mention", "status", "reblog", "favourite", "poll", "up
 async def render_notifications(
     presenter: Presenter, records: list[NotificationRecord]
 ) -> list[dict[str, Any]]:
-    """Render Notification entities; drop those whose account or status is gone."""
+    """Render Notification entities; drop those whose account or status is gone.
+
+    Rides and governance notifications have their own API (/api/fedicoop/v1/notifications):
+    a Mastodon app would not know what to do with them, here or in the stream.
+    """
+    records = [r for r in records if r.type in TYPES]
     views = presenter.views
     actors = await views.actors(r.from_actor_id for r in records if r.from_actor_id is not None)
     ordered = list(actors.values())

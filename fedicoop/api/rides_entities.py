@@ -50,6 +50,7 @@ class RidePresenter:
         self.bookings = bookings
         self.viewer = viewer
         self.actors = ActorRepository(bookings.db)
+        self.language = bookings.federation.instance.config.language
         self._actors: dict[int, ActorRecord | None] = {}
 
     async def actor(self, actor_id: int) -> ActorRecord | None:
@@ -73,7 +74,7 @@ class RidePresenter:
             "local": ride.local,
             "role": ride.role.value,
             "author": party(await self.actor(ride.actor_id)),
-            "summary": ride_as.summary(ride),
+            "summary": ride_as.summary(ride, self.language),
             "origin": place_json(origin),
             "destination": place_json(destination),
             "waypoints": [place_json(p) for p in waypoints],

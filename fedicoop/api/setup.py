@@ -3,6 +3,8 @@
 from aiohttp import web
 
 from fedicoop.api import (
+    account_archive_routes,
+    account_routes,
     accounts_routes,
     governance_routes,
     instance_routes,
@@ -35,5 +37,7 @@ def setup(app: web.Application) -> None:
         rides_routes,
         governance_routes,
         membership_routes,
+        account_routes,
+        account_archive_routes,
     ):
         module.setup(app)

@@ -8,6 +8,7 @@ from typing import Any
 
 from fedicoop import __version__
 from fedicoop.cli import (
+    account_commands,
     devnet,
     federation_commands,
     instance_commands,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     federation_commands.register(commands)
     proposal_commands.register(commands)
     portability_commands.register(commands)
+    account_commands.register(commands)
     devnet.register(commands)
     return parser
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from fedicoop import clock
 from fedicoop.activitypub.documents import OBJECT_CONTEXT
+from fedicoop.coops.partnership import active_partner_groups
 from fedicoop.errors import Conflict, Forbidden, Invalid, NotFound
 from fedicoop.ids import new_id
 from fedicoop.rides import federation as ride_as
@@ -229,6 +230,19 @@ class BookingService:
             await self.federation.publish(offer, rider, extra_recipients=[driver])
         return booking
 
+    async def _from_partner(self, rider: ActorRecord) -> bool:
+        """Return whether a remote rider's server hosts a co-op we are actively partnered with."""
+        for group in await active_partner_groups(self.federation):
+            if group.domain == rider.domain:
+                return True
+        return False
+
+    async def _asked_already(self, rider: ActorRecord, ride_id: int, day: date) -> bool:
+        return any(
+            b.day == day and b.status in OPEN_STATUSES
+            for b in await self.bookings.for_actor(rider.id or 0, ride_id=ride_id, role="rider")
+        )
+
     async def received_offer(self, offer: ride_as.BookingOffer, rider: ActorRecord) -> None:
         """The driver's side: a partner's member asks for seats on one of our rides."""
         if await self.bookings.by_uri(offer.uri) is not None:
@@ -241,8 +255,16 @@ class BookingService:
             return
         occurrence = ride.occurrence(offer.day)
         refusal = ""
-        if ride.status not in (RideStatus.OPEN, RideStatus.FULL) or occurrence is None:
+        if not await self._from_partner(rider):
+            # Rides reach partner co-ops only; a server we are not partnered with has no
+            # business booking them (and a former partner no longer does).
+            refusal = "bookings come from members of partner co-ops"
+        elif ride.status not in (RideStatus.OPEN, RideStatus.FULL) or occurrence is None:
             refusal = "this trip is not offered"
+        elif occurrence.departure <= clock.now():
+            refusal = "this trip has left"
+        elif await self._asked_already(rider, ride.id, offer.day):
+            refusal = "you already asked for seats on this trip"
         elif occurrence.status is not RideStatus.OPEN or occurrence.seats_left < offer.seats:
             refusal = "not enough seats left"
         stamp = clock.now_text()
@@ -328,7 +350,11 @@ class BookingService:
         await self._send(
             driver,
             rider,
-            {"type": "Reject", "object": self._offer_ref(booking, rider, ride), "content": reason},
+            {
+                "type": "Reject",
+                "object": self._offer_ref(booking, rider, ride),
+                "content": escape(reason),
+            },
         )
         await self.notify(rider.id or 0, "booking_rejected", driver.id, booking.uri)
         return await self.get_for(driver, booking.id)
@@ -345,7 +371,8 @@ class BookingService:
         ride = await self.rides.get(booking.ride_id)
         occurrence = ride.occurrence(booking.day)
         late = occurrence is not None and urgent(occurrence.departure, clock.now())
-        await self._cancel_here(booking, ride, reason=reason, late=late)
+        if not await self._cancel_here(booking, ride, reason=reason, late=late):
+            raise Conflict("this booking changed meanwhile; reload it")
         other = await self._other(booking, me)
         rider = me if me.id == booking.rider_id else other
         if me.id == booking.rider_id:
@@ -355,7 +382,7 @@ class BookingService:
             }
         else:
             activity = {"type": "Reject", "object": self._offer_ref(booking, rider, ride)}
-        activity |= {"content": reason, "urgent": late}
+        activity |= {"content": escape(reason), "urgent": late}
         await self._send(me, other, activity)
         await self.notify(other.id or 0, "booking_cancelled", me.id, booking.uri)
         return await self.get_for(me, booking.id)
@@ -369,7 +396,16 @@ class BookingService:
         if booking.status is BookingStatus.ACCEPTED and ride.local:
             await self.rides.rides.give_back_seats(ride.id, booking.day, booking.seats)
             await self.rides.seats_changed(ride.id)
+        await self.forget_exact(ride.id)
         return True
+
+    async def forget_exact(self, ride_id: int) -> None:
+        """Drop a partner's exact places once no booking of ours on that ride is accepted."""
+        await self.db.execute(
+            "UPDATE rides SET exact = NULL WHERE id = $1 AND local = 0 AND NOT EXISTS "
+            "(SELECT 1 FROM bookings b WHERE b.ride_id = $1 AND b.status = 'accepted')",
+            ride_id,
+        )
 
     async def ride_cancelled(self, ride: Ride, author: ActorRecord, reason: str) -> None:
         """A ride was cancelled: cancel its open bookings and tell every rider."""
@@ -393,7 +429,9 @@ class BookingService:
                     {
                         "type": "Reject",
                         "object": self._offer_ref(booking, rider, ride),
-                        "content": reason or "the ride was cancelled",
+                        # Cancelled, also when still pending: both sides keep the same story.
+                        "result": {"id": booking.uri, "type": "Booking", "status": "cancelled"},
+                        "content": escape(reason or "the ride was cancelled"),
                         "urgent": late,
                     },
                 )
@@ -417,19 +455,28 @@ class BookingService:
         ):
             raise Conflict("this booking changed meanwhile; reload it")
         other = await self._other(booking, me)
-        await self._send(
-            me,
-            other,
-            {
+        if me.id == booking.rider_id:
+            # The rider's server made the booking: it may Update it.
+            activity: dict[str, Any] = {
                 "type": "Update",
                 "object": {
                     "id": booking.uri,
                     "type": "Booking",
                     "status": status.value,
-                    "content": reason,
+                    "content": escape(reason),
                 },
-            },
-        )
+            }
+        else:
+            # The driver's server may not Update an object of the rider's server (the inbox
+            # refuses it, rightly): it answers the Offer again, with the trip's outcome.
+            ride_ref = await self.rides.get(booking.ride_id)
+            activity = {
+                "type": "Accept" if happened else "Reject",
+                "object": self._offer_ref(booking, other, ride_ref),
+                "result": {"id": booking.uri, "type": "Booking", "status": status.value},
+                "content": escape(reason),
+            }
+        await self._send(me, other, activity)
         kind = "booking_completed" if happened else "booking_cancelled"
         await self.notify(other.id or 0, kind, me.id, booking.uri)
         return await self.get_for(me, booking.id)
@@ -446,14 +493,36 @@ class BookingService:
             BookingStatus.CANCELLED,
         ):
             return
+        ride = await self.rides.rides.get(booking.ride_id)
+        occurrence = ride.occurrence(booking.day) if ride else None
+        if occurrence is not None and occurrence.departure > clock.now():
+            # As `finish` refuses locally: a trip closed before it left would open reviews
+            # early, or cancel an accepted booking while its seats stay taken.
+            return
         if await self.bookings.set_status(booking.id, booking.status, status, reason=reason):
             me = booking.driver_id if sender.id == booking.rider_id else booking.rider_id
             kind = "booking_completed" if status is BookingStatus.COMPLETED else "booking_cancelled"
             await self.notify(me, kind, sender.id, booking.uri)
 
     async def complete_due(self) -> None:
-        """Complete accepted bookings some hours after arrival, unless a party objected."""
+        """Complete accepted bookings some hours after arrival, unless a party objected;
+        close requests nobody answered before the trip left."""
         now = clock.now()
+        for row in await self.db.fetch(
+            "SELECT id FROM bookings WHERE status = 'pending' AND day <= $1",
+            now.date().isoformat(),
+        ):
+            booking = await self.bookings.get(int(row["id"]))
+            ride = await self.rides.rides.get(booking.ride_id) if booking else None
+            occurrence = ride.occurrence(booking.day) if ride and booking else None
+            if booking is None or occurrence is None or occurrence.departure > now:
+                continue
+            await self.bookings.set_status(
+                booking.id,
+                BookingStatus.PENDING,
+                BookingStatus.CANCELLED,
+                reason="the trip left before the request was answered",
+            )
         rows = await self.db.fetch(
             "SELECT id FROM bookings WHERE status = 'accepted' AND day <= $1",
             now.date().isoformat(),
@@ -618,6 +687,11 @@ class BookingService:
         booking = await self.bookings.by_uri(offer_uri)
         if booking is None or booking.driver_id != sender.id:
             return
+        outcome = result.get("status") if isinstance(result, dict) else None
+        if verdict == "Accept" and outcome == "completed":
+            # The driver says the trip happened (checked: only once it has left).
+            await self.status_pushed(sender, booking.uri, BookingStatus.COMPLETED, reason)
+            return
         if verdict == "Accept":
             if await self.bookings.set_status(
                 booking.id, BookingStatus.PENDING, BookingStatus.ACCEPTED
@@ -625,12 +699,15 @@ class BookingService:
                 await self._learn_exact(booking, result)
                 await self.notify(booking.rider_id, "booking_accepted", sender.id, booking.uri)
             return
-        # Reject: of a pending request it is a refusal, of an accepted one a cancellation.
+        # Reject: of a pending request it is a refusal, of an accepted one a cancellation,
+        # unless the driver's server says which (a cancelled ride cancels pending requests).
         target = (
             BookingStatus.REJECTED
             if booking.status is BookingStatus.PENDING
             else BookingStatus.CANCELLED
         )
+        if outcome == "cancelled":
+            target = BookingStatus.CANCELLED
         if booking.status not in OPEN_STATUSES:
             return
         ride = await self.rides.get(booking.ride_id)
@@ -641,6 +718,7 @@ class BookingService:
         ):
             kind = "booking_rejected" if target is BookingStatus.REJECTED else "booking_cancelled"
             await self.notify(booking.rider_id, kind, sender.id, booking.uri)
+            await self.forget_exact(booking.ride_id)
 
     async def _learn_exact(self, booking: Booking, result: Any) -> None:
         if not isinstance(result, dict) or "origin" not in result or "destination" not in result:

@@ -40,9 +40,10 @@ from fedicoop.rides.records import (
 from fedicoop.storage.actors import ActorRecord
 
 RIDE_TYPES = ["Note", "Proposal"]
-MAX_OCCURRENCES = 400  # a year of weekday trips, and then some
+MAX_OCCURRENCES = 400
+RECENT_TRIPS = timedelta(days=2)  # a year of weekday trips, and then some
 MAX_TEXT_CHARS = 2000
-MAX_TRIP_KM = 40_000.0  # once round the Earth: a longer beeline trip is a forged number
+MAX_TRIP_KM = 40_000.0  # no carpool goes once round the Earth: a longer trip is a forged number
 _WEEKDAYS = {
     "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
     "fr": ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."),
@@ -157,7 +158,12 @@ def ride_to_as(
         "maxDetourKm": ride.max_detour_km,
         "tripKm": round(ride.trip_km, 3),
         "preferences": preferences_json(ride.preferences),
-        "occurrences": [_occurrence_as(o) for o in ride.occurrences],
+        # Trips of the last two days and to come: a weekly commute does not grow for ever.
+        "occurrences": [
+            _occurrence_as(o)
+            for o in ride.occurrences
+            if o.departure >= clock.now() - RECENT_TRIPS
+        ][:MAX_OCCURRENCES],
         "status": ride.status.value,
     }
     if ride.schedule is not None:

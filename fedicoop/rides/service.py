@@ -7,6 +7,7 @@ trips that happened and extends regular rides over the rolling horizon.
 """
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -35,6 +36,7 @@ from fedicoop.rides.model import (
     check_transition,
     parse_draft,
 )
+from fedicoop.rides.model import trip_km as beeline_km  # `trip_km` names a field here
 from fedicoop.rides.pricing import check_price
 from fedicoop.rides.privacy import public_place, round_detour
 from fedicoop.rides.records import ExactRoute, Occurrence, Ride
@@ -140,19 +142,28 @@ class RideService:
 
     async def _open_offers(self, now: datetime) -> list[Offer]:
         """Return what `_offers` makes of every stored ride, read in one light query."""
-        return [
-            Offer(
-                key=f"{row['id']}:{row['day']}",  # occurrence_key: the day is stored ISO text
-                coop=row["coop"],
-                origin=(float(row["origin_lat"]), float(row["origin_lon"])),
-                destination=(float(row["destination_lat"]), float(row["destination_lon"])),
-                departure=clock.from_text(row["departure"]),
-                margin_minutes=int(row["margin_minutes"]),
-                seats_left=int(row["seats_left"]),
-                max_detour_km=float(row["max_detour_km"]),
-            )
-            for row in await self.rides.open_trips(clock.to_text(now))
-        ]
+        rows = await self.rides.open_trips(clock.to_text(now))
+        # As in RideIndex.rebuild: ~100k objects without reference cycles, during which the
+        # cycle collector would rescan the heap (the live index with it) again and again.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return [
+                Offer(
+                    key=f"{row['id']}:{row['day']}",  # occurrence_key; days are stored ISO text
+                    coop=row["coop"],
+                    origin=(float(row["origin_lat"]), float(row["origin_lon"])),
+                    destination=(float(row["destination_lat"]), float(row["destination_lon"])),
+                    departure=clock.from_text(row["departure"]),
+                    margin_minutes=int(row["margin_minutes"]),
+                    seats_left=int(row["seats_left"]),
+                    max_detour_km=float(row["max_detour_km"]),
+                )
+                for row in rows
+            ]
+        finally:
+            if collecting:
+                gc.enable()
 
     def _offers(self, ride: Ride, now: datetime) -> list[Offer]:
         if ride.role is not Role.DRIVER or ride.status not in (RideStatus.OPEN, RideStatus.FULL):
@@ -203,14 +214,17 @@ class RideService:
         check_price(draft.price, draft.trip_km, self.rate_per_km, rate_currency=self.currency)
         if draft.schedule is None and draft.departure <= now:
             raise Invalid("departure is in the past", field="departure")
-        ride = await self._from_draft(author, draft, now)
+        detour_given = data.get("max_detour_km") is not None
+        ride = await self._from_draft(author, draft, now, detour_given=detour_given)
         await self.rides.insert(ride)
         await self.reindex(ride)
         await self.publish("Create", ride, author)
         await self.alert_saved_searches(ride)
         return ride
 
-    async def _from_draft(self, author: ActorRecord, draft: RideDraft, now: datetime) -> Ride:
+    async def _from_draft(
+        self, author: ActorRecord, draft: RideDraft, now: datetime, *, detour_given: bool
+    ) -> Ride:
         ride_id = new_id()
         uri = self.instance.urls.ride(ride_id)
         group = await self.federation.group_actor()
@@ -225,6 +239,14 @@ class RideService:
             snapped = public_place(point, "")
             waypoints.append(
                 replace(snapped, label=await self.town_label(snapped.lat, snapped.lon))
+            )
+        # Distances others see come from the published cells: the exact trip length (to the
+        # metre) and a quarter of it would pin the exact origin down on the cell's map.
+        published_km = beeline_km(origin, destination, tuple(waypoints))
+        max_detour_km = draft.max_detour_km
+        if not detour_given:
+            max_detour_km = round_detour(
+                min(default_max_detour_km(published_km), MAX_DETOUR_LIMIT_KM)
             )
         if draft.schedule is not None:
             trips = expand(draft.schedule, horizon_start=now)
@@ -257,8 +279,8 @@ class RideService:
             seats=draft.seats,
             price=draft.price,
             preferences=draft.preferences,
-            max_detour_km=draft.max_detour_km,
-            trip_km=draft.trip_km,
+            max_detour_km=max_detour_km,
+            trip_km=published_km,
             schedule=draft.schedule,
             status=RideStatus.OPEN,
             created_at=stamp,
@@ -294,8 +316,8 @@ class RideService:
             status = RideStatus.FULL if ride.occurrences[0].seats_left == 0 else RideStatus.OPEN
             if status is not ride.status:
                 await self.rides.set_status(ride.id, status)
-        else:
-            await self.rides.touch(ride.id)
+        # Seats left changed either way: the document's `updated` says so.
+        await self.rides.touch(ride.id)
         ride = await self.get(ride.id)
         await self.reindex(ride)
         if ride.local:
@@ -345,13 +367,17 @@ class RideService:
         self, document: dict[str, Any], author: ActorRecord, group: ActorRecord
     ) -> Ride:
         """Store or refresh a partner's ride (the caller checked the relay); index it."""
-        existing = await self.rides.by_uri(str(document.get("id")))
+        # Only what decides is read first: the whole ride only when it is returned unchanged.
+        existing = await self.rides.head(str(document.get("id")))
         if existing is not None and existing.local:
-            return existing
+            return await self.get(existing.id)
         if existing is not None and existing.actor_id != author.id:
             # Another member of the same server may not rewrite someone else's ride (the
             # Group vouches for its server, ride_from_as only for the sender's own document).
             raise Forbidden("only the member who published a ride may change it")
+        if existing is not None and existing.status is RideStatus.CANCELLED:
+            # final: an Update delivered after the Delete revives nothing
+            return await self.get(existing.id)
         ride = ride_as.ride_from_as(
             document,
             author,
@@ -359,8 +385,7 @@ class RideService:
             coop=coop_of(group),
         )
         ride = replace(ride, coop_uri=group.uri)
-        ride_id = await self.rides.upsert_remote(ride)
-        stored = await self.get(ride_id)
+        stored = await self.rides.save_remote(ride, new=existing is None)  # as `get` reads it
         await self.reindex(stored)
         if existing is None:
             await self.alert_saved_searches(stored)
@@ -514,9 +539,17 @@ class RideService:
     async def maintain(self) -> None:
         """Expire past trips, extend regular rides over the horizon (run every minute)."""
         now = clock.now()
-        await self.rides.expire_past(clock.to_text(now))
-        for ride in await self.rides.live(local=True):
+        expired = await self.rides.expire_past(clock.to_text(now))
+        for ride in await self.rides.live(local=True, regular=True):
             if ride.schedule is None:
+                continue
+            if ride.schedule.end < now.date() and not any(
+                o.status in (RideStatus.OPEN, RideStatus.FULL) and o.departure > now
+                for o in ride.occurrences
+            ):
+                # The schedule ran out: the ride is over, not open for ever.
+                await self.rides.set_status(ride.id, RideStatus.EXPIRED)
+                expired.append(ride.id)
                 continue
             trips = expand(ride.schedule, horizon_start=now)
             known = {o.day for o in ride.occurrences}
@@ -528,6 +561,11 @@ class RideService:
             if new:
                 await self.rides.add_occurrences(ride.id, new)
                 await self.seats_changed(ride.id)
+        for ride_id in expired:
+            ride = await self.get(ride_id)
+            author = await ActorRepository(self.db).get(ride.actor_id) if ride.local else None
+            if author is not None:
+                await self.publish("Update", ride, author)  # partners see it expired
         if self._loaded:
             self.index.rebuild(await self._open_offers(now))
 
@@ -538,8 +576,10 @@ class RideService:
                 await self.maintain()
                 for hook in self.on_maintain:
                     await hook()
-            except FedicoopError as error:
-                log.warning("ride maintenance failed", extra={"reason": str(error)})
+            except Exception:
+                # A background loop that dies stops expiring rides until a restart: log the
+                # failure with its traceback and try again next round.
+                log.exception("ride maintenance failed")
             await asyncio.sleep(MAINTENANCE_SECONDS)
 
 

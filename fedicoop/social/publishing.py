@@ -158,6 +158,8 @@ async def post_note(
 ) -> Posted:
     """Publish a note (a Question with a poll): store it, deliver Create to its audience."""
     instance = federation.instance
+    if author.moved_to:
+        raise Invalid(f"This account has moved to {author.moved_to} and can no longer post")
     if poll is not None and media_ids:
         raise Invalid("Validation failed: a post cannot have both media and a poll", field="poll")
     media = await _media_rows(instance.db, author, media_ids)

@@ -2,8 +2,10 @@
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from fedicoop import clock
 from fedicoop.errors import FedicoopError
@@ -97,6 +99,26 @@ def _ride_from_row(row: dict[str, Any], occurrences: Sequence[Occurrence]) -> Ri
     )
 
 
+def _as_stored(ride: Ride, row: dict[str, Any]) -> Ride:
+    """Return `ride` as `get` reads it back once stored, without reading it.
+
+    `row` holds what the row kept or chose: id, local, actor_id, exact, created_at. The rest
+    goes through the same text forms as a read: stored occurrences come back by day, a
+    schedule's time to the minute, a price's amount through its decimal text.
+    """
+    return replace(
+        ride,
+        id=int(row["id"]),
+        local=bool(row["local"]),
+        actor_id=int(row["actor_id"]),
+        exact=_exact_from(row["exact"]),
+        created_at=row["created_at"],
+        price=price_from_parts(ride.price.kind.value, str(ride.price.amount), ride.price.currency),
+        schedule=schedule_from_json(schedule_json(ride.schedule)) if ride.schedule else None,
+        occurrences=tuple(sorted(ride.occurrences, key=attrgetter("day"))),
+    )
+
+
 def _occurrence_from_row(row: dict[str, Any]) -> Occurrence:
     return Occurrence(
         day=date.fromisoformat(row["day"]),
@@ -181,6 +203,16 @@ _UPDATABLE = [
     for column in (c.strip() for c in _RIDE_COLUMNS.split(","))
     if column not in {"id", "uri", "url", "local", "actor_id", "exact", "created_at"}
 ]
+_ASSIGNMENTS = ", ".join(f"{c} = excluded.{c}" for c in _UPDATABLE)
+
+
+class RideHead(NamedTuple):
+    """What decides how a partner's ride that arrives again is handled."""
+
+    id: int
+    local: bool
+    actor_id: int
+    status: RideStatus
 
 
 class RideRepository:
@@ -198,18 +230,46 @@ class RideRepository:
 
     async def upsert_remote(self, ride: Ride) -> int:
         """Store or refresh a partner's ride by its uri; return its local id."""
-        assignments = ", ".join(f"{c} = excluded.{c}" for c in _UPDATABLE)
-        ride_id = await self.db.fetchval(
+        return (await self.save_remote(ride)).id
+
+    async def save_remote(self, ride: Ride, *, new: bool = False) -> Ride:
+        """Store or refresh a partner's ride by its uri; return it as stored (not re-read).
+
+        `new`: no ride had this uri a moment ago and `ride.id` is fresh. A row that comes back
+        with that id was inserted just now, so it has no trips to delete (a round trip less).
+        """
+        row = await self.db.fetchrow(
             f"INSERT INTO rides ({_RIDE_COLUMNS}) VALUES ({_PLACEHOLDERS}) "
-            f"ON CONFLICT (uri) DO UPDATE SET url = excluded.url, {assignments} RETURNING id",
+            f"ON CONFLICT (uri) DO UPDATE SET url = excluded.url, {_ASSIGNMENTS} "
+            "RETURNING id, local, actor_id, exact, created_at",
             *_ride_values(ride),
         )
-        await self.replace_occurrences(int(ride_id), ride.occurrences)
-        return int(ride_id)
+        if row is None:  # an upsert always returns its row
+            raise FedicoopError(f"ride {ride.uri} was not stored")
+        stored = _as_stored(ride, row)
+        if new and stored.id == ride.id:
+            await self._insert_occurrences(stored.id, stored.occurrences)
+        else:
+            await self.replace_occurrences(stored.id, stored.occurrences)
+        return stored
+
+    async def head(self, uri: str) -> RideHead | None:
+        """Return a ride's local id, whether it is ours, its author and status, by uri."""
+        row = await self.db.fetchrow(
+            "SELECT id, local, actor_id, status FROM rides WHERE uri = $1", uri
+        )
+        if row is None:
+            return None
+        return RideHead(
+            int(row["id"]), bool(row["local"]), int(row["actor_id"]), RideStatus(row["status"])
+        )
 
     async def replace_occurrences(self, ride_id: int, occurrences: Sequence[Occurrence]) -> None:
         """Make a ride's stored trips exactly these."""
         await self.db.execute("DELETE FROM ride_occurrences WHERE ride_id = $1", ride_id)
+        await self._insert_occurrences(ride_id, occurrences)
+
+    async def _insert_occurrences(self, ride_id: int, occurrences: Sequence[Occurrence]) -> None:
         await self.db.executemany(
             "INSERT INTO ride_occurrences (ride_id, day, departure, seats_left, status) "
             "VALUES ($1, $2, $3, $4, $5)",
@@ -283,8 +343,10 @@ class RideRepository:
         )
         return await self._rides(rows)
 
-    async def live(self, role: Role | None = None, *, local: bool | None = None) -> list[Ride]:
-        """Return every open or full ride (for the match index and for listings)."""
+    async def live(
+        self, role: Role | None = None, *, local: bool | None = None, regular: bool | None = None
+    ) -> list[Ride]:
+        """Return every open or full ride (regular: only those with, or without, a schedule)."""
         sql = f"SELECT {_RIDE_COLUMNS} FROM rides WHERE status IN ($1, $2)"
         args: list[Any] = list(LIVE_STATUSES)
         if role is not None:
@@ -293,6 +355,8 @@ class RideRepository:
         if local is not None:
             args.append(int(local))
             sql += f" AND local = ${len(args)}"
+        if regular is not None:
+            sql += " AND schedule IS NOT NULL" if regular else " AND schedule IS NULL"
         return await self._rides(await self.db.fetch(sql + " ORDER BY departure", *args))
 
     async def open_trips(self, after: str) -> list[dict[str, Any]]:

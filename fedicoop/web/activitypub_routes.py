@@ -70,6 +70,7 @@ async def actor(request: web.Request) -> web.Response:
     """Serve a member or the Group: JSON to servers, a page to browsers."""
     record = await _local_actor(request)
     if not wants_activity_json(request):
+        await _redirect_if_moved(request, record)
         return _actor_page(record)
     return activity_response(actor_document(record))
 
@@ -79,7 +80,15 @@ async def profile_page(request: web.Request) -> web.Response:
     record = await _local_actor(request)
     if wants_activity_json(request):
         return activity_response(actor_document(record))
+    await _redirect_if_moved(request, record)
     return _actor_page(record)
+
+
+async def _redirect_if_moved(request: web.Request, record: ActorRecord) -> None:
+    """Send browsers on to the new account of a member who moved (servers read movedTo)."""
+    if record.moved_to:
+        target = await ActorRepository(request.app[INSTANCE].db).by_uri(record.moved_to)
+        raise web.HTTPFound((target.url if target else None) or record.moved_to)
 
 
 def _actor_page(record: ActorRecord) -> web.Response:

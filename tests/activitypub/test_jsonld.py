@@ -118,7 +118,7 @@ FEDICOOP_TERMS = {
     "priceKind": None,
     "currency": None,
     "maxDetourKm": "xsd:decimal",
-    "occurrence": "xsd:dateTime",
+    "occurrence": "xsd:date",  # the local date of a trip (2026-12-04)
     "waypoints": "@id",
     "status": None,
     "proposal": "@id",

@@ -64,6 +64,8 @@ CONTRACT = {
     "/members/{username}/role": {"post"},
     "/account/aliases": {"get", "post"},
     "/account/move": {"post"},
+    "/account/export": {"get"},
+    "/account/import": {"post"},
     "/openapi.json": {"get"},
 }
 # Who may call what, where it differs from the rides' rule (read for GET, write for the rest).
@@ -86,6 +88,8 @@ SECURITY = {
     ("get", "/account/aliases"): READ_ACCOUNTS,
     ("post", "/account/aliases"): WRITE_ACCOUNTS,
     ("post", "/account/move"): WRITE_ACCOUNTS,
+    ("get", "/account/export"): READ_ONLY,
+    ("post", "/account/import"): WRITE_ONLY,
 }
 
 

@@ -11,14 +11,15 @@ from typing import Any
 import pytest
 
 from fedicoop import clock
+from fedicoop.rides.geo import distance_km
 from fedicoop.rides.service import RideService
 from tests.api.conftest import ApiApp, TokenFor, bearer
 
 API = "/api/fedicoop/v1"
-LYON = {"lat": 45.7578, "lon": 4.8320, "label": "12 rue de la République, Lyon"}
-GRENOBLE = {"lat": 45.1885, "lon": 5.7245, "label": "Gare de Grenoble"}
-PARIS = {"lat": 48.8566, "lon": 2.3522, "label": "Hôtel de Ville, Paris"}
-LILLE = {"lat": 50.6292, "lon": 3.0573, "label": "Grand Place, Lille"}
+LYON: dict[str, Any] = {"lat": 45.7578, "lon": 4.8320, "label": "12 rue de la République, Lyon"}
+GRENOBLE: dict[str, Any] = {"lat": 45.1885, "lon": 5.7245, "label": "Gare de Grenoble"}
+PARIS: dict[str, Any] = {"lat": 48.8566, "lon": 2.3522, "label": "Hôtel de Ville, Paris"}
+LILLE: dict[str, Any] = {"lat": 50.6292, "lon": 3.0573, "label": "Grand Place, Lille"}
 RIDE_TYPES = {
     "booking_request", "booking_accepted", "booking_rejected", "booking_cancelled",
     "booking_completed", "booking_message", "ride_cancelled", "ride_match", "ride_review",
@@ -121,6 +122,35 @@ async def move_trips_to_the_past(api_app: ApiApp, ride: dict[str, Any], hours: i
 
 def seats_by_trip(ride: dict[str, Any]) -> dict[str, int]:
     return {o["occurrence"]: o["seats_left"] for o in ride["occurrences"]}
+
+
+# --- privacy ---------------------------------------------------------------------------------
+
+
+async def test_published_distances_reveal_no_more_than_the_cells(
+    api_app: ApiApp, dora: Member, rita: Member
+) -> None:
+    # Given a ride from a street address, with the default detour limit
+    ride = await dora.publish(a_ride())
+    seen = await rita.get(f"/rides/{ride['id']}")
+    # Then its length is measured between the published cells, not the typed places
+    origin, destination = seen["origin"], seen["destination"]
+    published = distance_km(origin["lat"], origin["lon"], destination["lat"], destination["lon"])
+    assert seen["trip_km"] == round(published, 1)
+    exact = distance_km(LYON["lat"], LYON["lon"], GRENOBLE["lat"], GRENOBLE["lon"])
+    assert seen["trip_km"] != round(exact, 1)
+    # And the default detour limit is a whole half kilometre, not a quarter of the exact trip
+    assert seen["max_detour_km"] % 0.5 == 0
+    document = await (
+        await api_app.client.get(
+            f"/rides/{ride['id']}", headers={"Accept": "application/activity+json"}
+        )
+    ).json()
+    assert document["tripKm"] == round(published, 3)
+    assert document["maxDetourKm"] == seen["max_detour_km"]
+    # And a limit the driver chose is kept as chosen
+    chosen = await dora.publish(a_ride(max_detour_km=7.3))
+    assert chosen["max_detour_km"] == 7.3
 
 
 # --- regular rides ---------------------------------------------------------------------------

@@ -114,6 +114,15 @@ def test_a_short_trip_gets_the_2_km_floor() -> None:
     assert parse_draft(data, now=NOW).max_detour_km == 2.0
 
 
+def test_a_very_long_trip_gets_the_detour_cap_not_a_refusal() -> None:
+    # Given Lyon → Funchal (≈2,360 km beeline: a quarter is 590 km), no detour limit given
+    data = ride_input(destination={"lat": 32.6669, "lon": -16.9241, "label": "Funchal"})
+    del data["price"]
+
+    # When it is parsed, Then the default limit stops at the cap a member could type
+    assert parse_draft(data, now=NOW).max_detour_km == 500.0
+
+
 def test_a_free_price_needs_no_amount_or_currency_and_amounts_keep_their_decimals() -> None:
     # Given a free ride and a per-km ride whose amount arrives as a JSON float
     free = parse_draft(ride_input(price={"kind": "free"}), now=NOW)
