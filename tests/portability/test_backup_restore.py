@@ -20,7 +20,8 @@ import pytest
 from tests.conftest import PG_ADMIN_URL
 from tests.servers import ApiClient, ServerProcess, fedicoop, init_instance
 
-pytestmark = pytest.mark.federation
+# Servers started and restored three times over: minutes on a busy machine.
+pytestmark = [pytest.mark.federation, pytest.mark.timeout(360)]
 
 PASSWORD = "long enough pw"
 AP = {"Accept": "application/activity+json"}
