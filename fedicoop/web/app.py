@@ -9,7 +9,7 @@ from fedicoop.api import setup as client_api
 from fedicoop.errors import Unavailable
 from fedicoop.instance import Instance
 from fedicoop.services import build_federation
-from fedicoop.web import activitypub_routes, discovery, governance_documents, home
+from fedicoop.web import activitypub_routes, discovery, governance_documents, home, join
 from fedicoop.web.errors import error_middleware
 from fedicoop.web.keys import FEDERATION, INSTANCE
 
@@ -41,6 +41,7 @@ def create_app(instance: Instance, *, background: bool = True) -> web.Applicatio
     governance_documents.setup(app)
     client_api.setup(app)
     home.setup(app)
+    join.setup(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if background:

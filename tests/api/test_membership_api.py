@@ -118,3 +118,21 @@ async def test_the_group_publishes_its_roster(api_app: ApiApp, token_for: TokenF
     ).json()
     assert roster["totalItems"] == 2
     assert f"{api_app.base_url}/users/mia" in roster["orderedItems"]
+
+
+async def test_the_join_page_applies_and_speaks_french(api_app: ApiApp) -> None:
+    page = await api_app.client.get("/join", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    assert page.status == 200
+    assert "Rejoindre" in await page.text()
+    response = await api_app.client.post(
+        "/join",
+        data={"username": "paul", "password": "a long password", "motivation": "Je livre du pain"},
+        headers={"Accept-Language": "fr"},
+    )
+    assert response.status == 200
+    assert "examiner votre candidature" in await response.text()
+    response = await api_app.client.post(
+        "/join", data={"username": "paul", "password": "a long password"}
+    )
+    assert response.status == 409  # the name is taken: said on the page, nothing changes
+    assert 'role="alert"' in await response.text()
