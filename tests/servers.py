@@ -1,5 +1,6 @@
 """Real fedicoop server processes on loopback, for end-to-end tests."""
 
+import ctypes
 import json
 import os
 import signal
@@ -48,6 +49,16 @@ def fedicoop(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]
     return result
 
 
+def _die_with_parent() -> None:
+    """Have the kernel stop the server when the test process dies (a timeout, a crash)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 @dataclass
 class ServerProcess:
     """One `fedicoop serve` process."""
@@ -80,6 +91,7 @@ class ServerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
