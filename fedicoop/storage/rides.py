@@ -265,9 +265,33 @@ class RideRepository:
         )
 
     async def replace_occurrences(self, ride_id: int, occurrences: Sequence[Occurrence]) -> None:
-        """Make a ride's stored trips exactly these."""
-        await self.db.execute("DELETE FROM ride_occurrences WHERE ride_id = $1", ride_id)
-        await self._insert_occurrences(ride_id, occurrences)
+        """Make a ride's stored trips exactly these, writing only what changed.
+
+        An Update usually moves one trip's seats: the other trips' rows (and index entries)
+        stay untouched, which keeps the inbox's commits small.
+        """
+        days = [o.day.isoformat() for o in occurrences]
+        marks = ", ".join(f"${i}" for i in range(2, len(days) + 2))
+        if days:
+            await self.db.execute(
+                f"DELETE FROM ride_occurrences WHERE ride_id = $1 AND day NOT IN ({marks})",
+                ride_id,
+                *days,
+            )
+        else:
+            await self.db.execute("DELETE FROM ride_occurrences WHERE ride_id = $1", ride_id)
+        await self.db.executemany(
+            "INSERT INTO ride_occurrences (ride_id, day, departure, seats_left, status) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ride_id, day) DO UPDATE SET "
+            "departure = excluded.departure, seats_left = excluded.seats_left, "
+            "status = excluded.status WHERE ride_occurrences.departure <> excluded.departure "
+            "OR ride_occurrences.seats_left <> excluded.seats_left "
+            "OR ride_occurrences.status <> excluded.status",
+            [
+                (ride_id, o.day.isoformat(), clock.to_text(o.departure), o.seats_left, o.status)
+                for o in occurrences
+            ],
+        )
 
     async def _insert_occurrences(self, ride_id: int, occurrences: Sequence[Occurrence]) -> None:
         await self.db.executemany(
