@@ -7,6 +7,7 @@ an odd shape: they return None or an empty list instead.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -186,6 +187,20 @@ def origin_of(url: str) -> str:
     """
     if not isinstance(url, str):
         return ""
+    # Only `scheme://netloc` decides, and urlsplit ends the netloc at the first / ? or #:
+    # parse each server's prefix once, not every object id again.
+    start = url.find("://")
+    end = len(url)
+    if start >= 0:
+        for delimiter in "/?#":
+            found = url.find(delimiter, start + 3)
+            if 0 <= found < end:
+                end = found
+    return _origin_of(url[:end])
+
+
+@functools.lru_cache(maxsize=8192)
+def _origin_of(url: str) -> str:
     try:
         parts = urlsplit(url.strip())
         port = parts.port
