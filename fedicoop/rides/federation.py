@@ -160,9 +160,7 @@ def ride_to_as(
         "preferences": preferences_json(ride.preferences),
         # Trips of the last two days and to come: a weekly commute does not grow for ever.
         "occurrences": [
-            _occurrence_as(o)
-            for o in ride.occurrences
-            if o.departure >= clock.now() - RECENT_TRIPS
+            _occurrence_as(o) for o in ride.occurrences if o.departure >= clock.now() - RECENT_TRIPS
         ][:MAX_OCCURRENCES],
         "status": ride.status.value,
     }

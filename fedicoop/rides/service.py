@@ -151,16 +151,17 @@ class RideService:
         collecting = gc.isenabled()
         gc.disable()
         try:
+            # Rows were checked when stored: build the offers without checking them again.
             return [
-                Offer(
-                    key=f"{row['id']}:{row['day']}",  # occurrence_key; days are stored ISO text
-                    coop=row["coop"],
-                    origin=(float(row["origin_lat"]), float(row["origin_lon"])),
-                    destination=(float(row["destination_lat"]), float(row["destination_lon"])),
-                    departure=clock.from_text(row["departure"]),
-                    margin_minutes=int(row["margin_minutes"]),
-                    seats_left=int(row["seats_left"]),
-                    max_detour_km=float(row["max_detour_km"]),
+                Offer.trusted(
+                    f"{row['id']}:{row['day']}",  # occurrence_key; days are stored ISO text
+                    row["coop"],
+                    (float(row["origin_lat"]), float(row["origin_lon"])),
+                    (float(row["destination_lat"]), float(row["destination_lon"])),
+                    clock.from_text(row["departure"]),
+                    int(row["margin_minutes"]),
+                    int(row["seats_left"]),
+                    float(row["max_detour_km"]),
                 )
                 for row in rows
             ]

@@ -499,3 +499,9 @@ def test_the_index_computes_the_detour_to_the_last_bit(
     # When the rider searches, Then the index's own arithmetic keeps the first and not the second
     found = RideIndex([at_limit, under], cell_degrees=cell).search(Request(pickup, dropoff, EIGHT))
     assert keys(found) == ["at-limit"]
+
+
+def test_a_trusted_offer_equals_the_checked_one() -> None:
+    departure = datetime(2026, 12, 4, 7, 0, tzinfo=UTC)
+    values = ("1:2026-12-04", "velo@lyon", (45.76, 4.83), (45.19, 5.72), departure, 15, 3, 2.5)
+    assert Offer.trusted(*values) == Offer(*values)
