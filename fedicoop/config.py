@@ -67,6 +67,8 @@ class InstanceConfig:
     ride_rate_per_km: str = "0.15"
     currency: str = "EUR"
     geocoder: str = "gazetteer"
+    # Days after a trip when its exact pickup, drop-off and route are erased for good.
+    ride_exact_retention_days: int = 30
 
     @property
     def scheme(self) -> str:
@@ -103,6 +105,7 @@ class InstanceConfig:
             f"ride_rate_per_km = {_toml_str(self.ride_rate_per_km)}",
             f"currency = {_toml_str(self.currency)}",
             f"geocoder = {_toml_str(self.geocoder)}",
+            f"ride_exact_retention_days = {self.ride_exact_retention_days}",
         ]
         path = self.config_path
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -142,6 +145,7 @@ def load_config(directory: str | Path) -> InstanceConfig:
             ride_rate_per_km=str(raw.get("ride_rate_per_km", "0.15")),
             currency=str(raw.get("currency", "EUR")),
             geocoder=str(raw.get("geocoder", "gazetteer")),
+            ride_exact_retention_days=int(raw.get("ride_exact_retention_days", 30)),
         )
     except (tomllib.TOMLDecodeError, KeyError, ValueError) as error:
         raise Invalid(f"{path} is not a valid fedicoop config: {error}") from error

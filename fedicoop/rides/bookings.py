@@ -10,7 +10,7 @@ the ride's `Update`.
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from html import escape
 from typing import Any
 
@@ -504,6 +504,29 @@ class BookingService:
             kind = "booking_completed" if status is BookingStatus.COMPLETED else "booking_cancelled"
             await self.notify(me, kind, sender.id, booking.uri)
 
+    async def erase_exact_places(self) -> int:
+        """Erase exact places of trips older than the co-op's retention; return rides erased.
+
+        Exact pickup and drop-off points, and a driver's exact route, serve the trip and
+        nothing after it: kept for good they would map where members live.
+        """
+        days = self.federation.instance.config.ride_exact_retention_days
+        cutoff = clock.to_text(clock.now() - timedelta(days=days))
+        # A ride's exact route goes once its last trip is older than the cutoff.
+        erased = await self.db.execute(
+            "UPDATE rides SET exact = NULL WHERE exact IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM ride_occurrences o WHERE o.ride_id = rides.id "
+            "AND o.departure >= $1)",
+            cutoff,
+        )
+        await self.db.execute(
+            "UPDATE bookings SET pickup = NULL, dropoff = NULL WHERE (pickup IS NOT NULL OR "
+            "dropoff IS NOT NULL) AND EXISTS (SELECT 1 FROM ride_occurrences o WHERE "
+            "o.ride_id = bookings.ride_id AND o.day = bookings.day AND o.departure < $1)",
+            cutoff,
+        )
+        return erased
+
     async def complete_due(self) -> None:
         """Complete accepted bookings some hours after arrival, unless a party objected;
         close requests nobody answered before the trip left."""
@@ -777,4 +800,5 @@ def install(rides: RideService) -> BookingService:
     rides.federation.components[BookingService] = service
     rides.on_cancelled.append(service.ride_cancelled)
     rides.on_maintain.append(service.complete_due)
+    rides.on_maintain.append(service.erase_exact_places)
     return service

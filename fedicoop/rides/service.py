@@ -119,7 +119,7 @@ class RideService:
         self.currency = config.currency
         # Bookings plug in here (they need this service; this service does not need them).
         self.on_cancelled: list[Callable[[Ride, ActorRecord, str], Awaitable[None]]] = []
-        self.on_maintain: list[Callable[[], Awaitable[None]]] = []
+        self.on_maintain: list[Callable[[], Awaitable[object]]] = []
 
     @staticmethod
     def of(federation: Federation) -> "RideService":

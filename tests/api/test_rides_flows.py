@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from fedicoop import clock
+from fedicoop.rides.bookings import BookingService
 from fedicoop.rides.geo import distance_km
 from fedicoop.rides.service import RideService
 from tests.api.conftest import ApiApp, TokenFor, bearer
@@ -491,3 +492,29 @@ async def test_a_bad_saved_search_is_422_naming_the_field(rita: Member) -> None:
         answer = await rita.call("POST", "/saved-searches", body, status=422)
         assert answer["field"] == field
     assert await rita.get("/saved-searches") == []
+
+
+async def test_exact_places_are_erased_some_days_after_the_trip(
+    api_app: ApiApp, dora: Member, rita: Member
+) -> None:
+    # Given a ride with an accepted booking whose trip left 31 days ago (retention: 30)
+    ride = await dora.publish(a_ride())
+    booking = await rita.book(ride, seats=1, pickup=LYON, dropoff=GRENOBLE)
+    await dora.call("POST", f"/bookings/{booking['id']}/accept")
+    long_ago = clock.to_text(clock.now() - timedelta(days=31))
+    await api_app.db.execute(
+        "UPDATE ride_occurrences SET departure = $2 WHERE ride_id = $1", int(ride["id"]), long_ago
+    )
+    fresh = await dora.publish(a_ride())
+    # When maintenance erases old exact places
+    bookings = BookingService.of(RideService.of(api_app.federation))
+    assert await bookings.erase_exact_places() == 1
+    # Then neither the route nor the pickup and drop-off points remain; a recent ride keeps its
+    route = await api_app.db.fetchrow("SELECT exact FROM rides WHERE id = $1", int(ride["id"]))
+    assert route is not None and route["exact"] is None
+    places = await api_app.db.fetchrow(
+        "SELECT pickup, dropoff FROM bookings WHERE id = $1", int(booking["id"])
+    )
+    assert places is not None and places["pickup"] is None and places["dropoff"] is None
+    kept = await api_app.db.fetchrow("SELECT exact FROM rides WHERE id = $1", int(fresh["id"]))
+    assert kept is not None and kept["exact"] is not None
