@@ -5,7 +5,7 @@ from fedicoop.coops import partnership
 from fedicoop.governance import inbound as governance_inbound
 from fedicoop.governance import service as governance_service
 from fedicoop.instance import Instance
-from fedicoop.portability import move
+from fedicoop.portability import deletion, move
 from fedicoop.rides import bookings as ride_bookings
 from fedicoop.rides import inbound as ride_inbound
 from fedicoop.rides import service as ride_service
@@ -22,4 +22,5 @@ def build_federation(instance: Instance) -> Federation:
     governance_inbound.register(federation.handlers)
     governance_service.install(federation)
     move.register(federation.handlers)
+    deletion.install(federation)
     return federation

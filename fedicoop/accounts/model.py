@@ -18,13 +18,15 @@ class Status(StrEnum):
     APPLICANT = "applicant"
     ACTIVE = "active"
     SUSPENDED = "suspended"
+    DELETED = "deleted"  # the member left for good; data erased after a grace period
 
 
 # Membership moves only along these edges; anything else is a mistake worth refusing.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.APPLICANT: frozenset({Status.ACTIVE, Status.SUSPENDED}),
-    Status.ACTIVE: frozenset({Status.SUSPENDED}),
-    Status.SUSPENDED: frozenset({Status.ACTIVE}),
+    Status.APPLICANT: frozenset({Status.ACTIVE, Status.SUSPENDED, Status.DELETED}),
+    Status.ACTIVE: frozenset({Status.SUSPENDED, Status.DELETED}),
+    Status.SUSPENDED: frozenset({Status.ACTIVE, Status.DELETED}),
+    Status.DELETED: frozenset(),
 }
 
 

@@ -7,7 +7,7 @@ from fedicoop.api.entities import Presenter, Viewer
 from fedicoop.api.params import read_params
 from fedicoop.api.rides_routes import PREFIX
 from fedicoop.api.routing import route
-from fedicoop.portability import move
+from fedicoop.portability import deletion, move
 from fedicoop.web.keys import FEDERATION, INSTANCE
 
 
@@ -37,8 +37,28 @@ async def move_account(request: web.Request) -> web.Response:
     return web.json_response(await presenter.account(moved))
 
 
+async def delete_account(request: web.Request) -> web.Response:
+    """DELETE /account {password}: leave for good; data erased after a 30-day grace period."""
+    auth = await require(request, "write:accounts")
+    account, actor = auth.user()
+    params = await read_params(request)
+    deleted = await deletion.delete_account(
+        request.app[FEDERATION], account, actor, params.text("password") or ""
+    )
+    return web.json_response(
+        {
+            "username": deleted.username,
+            "status": deleted.status,
+            "erase_after": await request.app[INSTANCE].db.fetchval(
+                "SELECT erase_after FROM accounts WHERE id = $1", deleted.id
+            ),
+        }
+    )
+
+
 def setup(app: web.Application) -> None:
     """Add the account migration routes."""
     route(app, "GET", f"{PREFIX}/account/aliases", list_aliases)
     route(app, "POST", f"{PREFIX}/account/aliases", add_alias)
     route(app, "POST", f"{PREFIX}/account/move", move_account)
+    route(app, "DELETE", f"{PREFIX}/account", delete_account)

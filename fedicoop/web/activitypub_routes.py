@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from fedicoop.accounts.model import Status
 from fedicoop.activitypub.as2 import as_list
 from fedicoop.activitypub.documents import (
     ACTIVITY_JSON,
@@ -20,6 +21,7 @@ from fedicoop.activitypub.runtime import PUBLIC_ALIASES
 from fedicoop.activitypub.signatures import SignatureError
 from fedicoop.errors import NotFound
 from fedicoop.rides.federation import ride_to_as
+from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.follows import FollowRepository
 from fedicoop.storage.objects import ObjectRepository
@@ -69,6 +71,10 @@ def _html_page(title: str, body: str) -> web.Response:
 async def actor(request: web.Request) -> web.Response:
     """Serve a member or the Group: JSON to servers, a page to browsers."""
     record = await _local_actor(request)
+    account = await AccountRepository(request.app[INSTANCE].db).by_actor(record.id)
+    if account is not None and account.status == Status.DELETED:
+        # The member left for good: servers that still ask learn it is gone.
+        return activity_response(tombstone(record.uri, account.updated_at), status=410)
     if not wants_activity_json(request):
         await _redirect_if_moved(request, record)
         return _actor_page(record)

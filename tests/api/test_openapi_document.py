@@ -64,6 +64,7 @@ CONTRACT = {
     "/members/{username}/role": {"post"},
     "/account/aliases": {"get", "post"},
     "/account/move": {"post"},
+    "/account": {"delete"},
     "/account/export": {"get"},
     "/account/import": {"post"},
     "/openapi.json": {"get"},
@@ -88,6 +89,7 @@ SECURITY = {
     ("get", "/account/aliases"): READ_ACCOUNTS,
     ("post", "/account/aliases"): WRITE_ACCOUNTS,
     ("post", "/account/move"): WRITE_ACCOUNTS,
+    ("delete", "/account"): WRITE_ACCOUNTS,
     ("get", "/account/export"): READ_ONLY,
     ("post", "/account/import"): WRITE_ONLY,
 }
