@@ -1,21 +1,25 @@
 """Whole-instance backup and restore: database rows, keys, media and config in one archive.
 
 The archive is engine-neutral: every table's rows as JSON lines, read in one transaction (a
-consistent snapshot while the instance runs), so a SQLite backup restores onto PostgreSQL and
-back. Restoring creates the schema at the backup's revision, loads the rows in foreign-key
-order, copies media, then upgrades to this code's schema. Ids are time-based snowflakes, so
+consistent snapshot while the instance runs; on SQLite from a copy made with SQLite's online
+backup API), so a SQLite backup restores onto PostgreSQL and back. Restoring creates the
+schema at the backup's revision, loads the rows in foreign-key order, copies media, then
+upgrades to this code's schema. Ids are time-based snowflakes, so
 ids minted after a restore never collide with ids already federated from the old copy.
 
 Backups hold private keys, password hashes and tokens: the file is written with mode 0600,
 and encrypted (scrypt + Fernet) when a passphrase is given.
 """
 
+import asyncio
 import base64
 import hashlib
 import io
 import json
 import os
+import sqlite3
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +33,7 @@ from fedicoop import __version__, clock
 from fedicoop.config import CONFIG_NAME, InstanceConfig, default_sqlite_url, load_config
 from fedicoop.errors import Conflict, Invalid
 from fedicoop.storage import migrate
-from fedicoop.storage.database import Database, open_database
+from fedicoop.storage.database import Database, engine_of, open_database
 
 FORMAT = "fedicoop-backup/1"
 ENCRYPTED_MAGIC = b"FEDICOOP-ENCRYPTED-BACKUP/1\n"
@@ -50,6 +54,17 @@ class Summary:
 def _key(passphrase: str, salt: bytes) -> bytes:
     kdf = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1)
     return base64.urlsafe_b64encode(kdf.derive(passphrase.encode()))
+
+
+def _sqlite_snapshot(live: str, copy: Path) -> None:
+    """Copy a live SQLite database consistently with `sqlite3.Connection.backup`."""
+    source = sqlite3.connect(f"file:{live}?mode=ro", uri=True, timeout=30)
+    target = sqlite3.connect(copy)
+    try:
+        source.backup(target, pages=1024)
+    finally:
+        target.close()
+        source.close()
 
 
 def _json_value(value: Any) -> Any:
@@ -100,12 +115,21 @@ async def backup(
     if revision is None:
         raise Invalid("the database has no schema; nothing to back up")
     tables = list(await migrate.tables_in_order(config.database))
-    progress(f"reading {len(tables)} tables")
-    db = await open_database(config.database)
-    try:
-        dumps = await _dump_tables(db, tables, progress)
-    finally:
-        await db.close()
+    with tempfile.TemporaryDirectory(prefix="fedicoop-backup-") as scratch:
+        source = config.database
+        if engine_of(source) == "sqlite":
+            # SQLite's online backup API copies the live file page by page while the server
+            # keeps writing; the rows are then read from that still copy.
+            copy = Path(scratch) / "snapshot.db"
+            progress("copying the SQLite database with its online backup API")
+            await asyncio.to_thread(_sqlite_snapshot, source[len("sqlite:///") :], copy)
+            source = f"sqlite:///{copy}"
+        progress(f"reading {len(tables)} tables")
+        db = await open_database(source)
+        try:
+            dumps = await _dump_tables(db, tables, progress)
+        finally:
+            await db.close()
     media = (
         sorted(p for p in config.media_dir.rglob("*") if p.is_file())
         if config.media_dir.exists()

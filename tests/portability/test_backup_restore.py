@@ -11,6 +11,7 @@ import os
 import stat
 import urllib.request
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def pg_database() -> Any:
 
 def test_backup_while_running_restores_byte_for_byte(tmp_path: Path, pg_database: str) -> None:
     directory = tmp_path / "coop"
-    port, _ = init_instance(directory, "Demo", "--handle", "demo")
+    port, admin_password = init_instance(directory, "Demo", "--handle", "demo")
     for user in ("alice", "bob"):
         fedicoop("user", "add", str(directory), user, "--password", PASSWORD)
     server = ServerProcess(directory, port).start()
@@ -91,7 +92,30 @@ def test_backup_while_running_restores_byte_for_byte(tmp_path: Path, pg_database
             },
         )
         assert status == 201, ride
-        urls = [*served_urls(base, directory), ride["url"]]
+        # A closed, signed vote: its proposal, roster and ballots must come back verifiable.
+        closes = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        status, proposal = alice.call(
+            "POST",
+            "/api/fedicoop/v1/proposals",
+            {"title": "Paint the bikes", "kind": "single", "options": ["Red", "Blue"],
+             "closes_at": closes},
+        )  # fmt: skip
+        assert status == 201, proposal
+        status, _ = alice.call(
+            "POST", f"/api/fedicoop/v1/proposals/{proposal['id']}/ballots", {"choices": ["o2"]}
+        )
+        assert status == 201
+        admin = ApiClient(base, "admin", admin_password)
+        status, _ = admin.call("POST", f"/api/fedicoop/v1/proposals/{proposal['id']}/close", {})
+        assert status == 200
+        vote = proposal["url"]
+        urls = [
+            *served_urls(base, directory),
+            ride["url"],
+            vote,
+            f"{vote}/roster",
+            f"{vote}/ballots",
+        ]
         before = documents(base, urls)
         # The backup is taken while the server runs.
         archive = tmp_path / "coop.backup"
@@ -107,6 +131,9 @@ def test_backup_while_running_restores_byte_for_byte(tmp_path: Path, pg_database
         copy = ServerProcess(restored, port).start()
         try:
             after = documents(base, urls)
+            # And the restored co-op's vote still verifies, proofs and recount alike.
+            verified = fedicoop("proposal", "verify", vote, "--dev", check=False)
+            assert verified.returncode == 0, verified.stdout + verified.stderr
         finally:
             copy.stop()
         changed = [url for url in urls if before[url] != after[url]]
