@@ -64,11 +64,11 @@ class Presenter:
 
     async def accounts(self, actors: list[ActorRecord]) -> list[dict[str, Any]]:
         """Render Account entities with their counts."""
-        ids = [a.id for a in actors]
-        followers = await self.views.counts("follows", "followee_id", ids)
-        following = await self.views.counts("follows", "follower_id", ids)
-        statuses = await self.views.counts("objects", "actor_id", ids)
-        last = await self.views.last_status_at(ids)
+        stats = await self.views.account_stats(a.id for a in actors)
+        followers = {k: max(0, int(v["followers_count"])) for k, v in stats.items()}
+        following = {k: max(0, int(v["following_count"])) for k, v in stats.items()}
+        statuses = {k: max(0, int(v["statuses_count"])) for k, v in stats.items()}
+        last = {k: str(v["last_status_at"]) for k, v in stats.items() if v["last_status_at"]}
         moved_uris = [a.moved_to for a in actors if a.moved_to]
         moved: dict[str, dict[str, Any]] = {}
         if moved_uris:

@@ -163,6 +163,21 @@ class ViewRepository:
             result[int(row["object_id"])].append(int(row["choice"]))
         return result
 
+    async def account_stats(self, actor_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Return each actor's counters (statuses, followers, following, last post time).
+
+        Kept by database triggers on every write (migration 0009), read with one lookup.
+        """
+        wanted = sorted(set(actor_ids))
+        if not wanted:
+            return {}
+        rows = await self.db.fetch(
+            "SELECT actor_id, statuses_count, followers_count, following_count, "
+            f"last_status_at FROM account_stats WHERE actor_id IN ({_marks(len(wanted))})",
+            *wanted,
+        )
+        return {int(row["actor_id"]): dict(row) for row in rows}
+
     async def last_status_at(self, actor_ids: Iterable[int]) -> dict[int, str]:
         """Return the time of each actor's newest post."""
         wanted = sorted(set(actor_ids))
