@@ -129,9 +129,7 @@ def upgrade() -> None:
     )  # fmt: skip
     op.execute(BACKFILL)
     postgres = op.get_bind().dialect.name == "postgresql"
-    for name, table, event, condition, statements in _triggers(
-        "GREATEST" if postgres else "max"
-    ):
+    for name, table, event, condition, statements in _triggers("GREATEST" if postgres else "max"):
         if postgres:
             body = ";\n".join(statements)
             op.execute(
