@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -172,3 +173,12 @@ class ApiClient:
         status, body = self.call("GET", path + query)
         assert status == 200, (path, status, body)
         return body
+
+
+def query(directory: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Read an instance's SQLite database (read-only) from a test."""
+    connection = sqlite3.connect(f"file:{directory / 'fedicoop.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return connection.execute(sql, args).fetchall()
+    finally:
+        connection.close()

@@ -10,27 +10,18 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from mastodon import Mastodon
 
-from tests.servers import ApiClient, ServerProcess, eventually, fedicoop, init_instance
+from tests.servers import ApiClient, ServerProcess, eventually, fedicoop, init_instance, query
 
 # Three server processes, their partnerships and a whole vote: minutes on a busy machine.
 pytestmark = [pytest.mark.federation, pytest.mark.timeout(360)]
 
 API = "/api/fedicoop/v1"
 PASSWORD = "long enough pw"
-
-
-def query(directory: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    connection = sqlite3.connect(f"file:{directory / 'fedicoop.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return connection.execute(sql, args).fetchall()
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="module")

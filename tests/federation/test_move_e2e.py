@@ -1,6 +1,5 @@
 """End to end: a member moves between co-ops and her followers on a third one follow her there."""
 
-import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -9,21 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ApiClient, ServerProcess, eventually, fedicoop, init_instance
+from tests.servers import ApiClient, ServerProcess, eventually, fedicoop, init_instance, query
 
 # Three co-ops start (init, keys, argon2 at production cost): slow on a busy machine.
 pytestmark = [pytest.mark.federation, pytest.mark.timeout(360)]
 
 API = "/api/fedicoop/v1"
-
-
-def query(directory: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    """Read an instance's SQLite database (read-only) from the test."""
-    connection = sqlite3.connect(f"file:{directory / 'fedicoop.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return connection.execute(sql, args).fetchall()
-    finally:
-        connection.close()
 
 
 def follow_state(directory: Path, follower_uri: str, followee_uri: str) -> str | None:

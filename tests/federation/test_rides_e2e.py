@@ -5,30 +5,20 @@ booking on all three instances; two riders racing from A and C for the last seat
 oversell them.
 """
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers import ApiClient, ServerProcess, eventually, fedicoop, init_instance
+from tests.servers import ApiClient, ServerProcess, eventually, fedicoop, init_instance, query
 
 # Three server processes, their partnerships and a whole vote: minutes on a busy machine.
 pytestmark = [pytest.mark.federation, pytest.mark.timeout(360)]
 
 API = "/api/fedicoop/v1"
 PASSWORD = "long enough pw"  # ApiClient logs in with it
-
-
-def query(directory: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    connection = sqlite3.connect(f"file:{directory / 'fedicoop.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return connection.execute(sql, args).fetchall()
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="module")

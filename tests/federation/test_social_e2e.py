@@ -1,6 +1,5 @@
 """End to end: real fedicoop server processes on loopback follow, post and talk to each other."""
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,18 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ServerProcess, eventually, fedicoop, init_instance
+from tests.servers import ServerProcess, eventually, fedicoop, init_instance, query
 
 pytestmark = pytest.mark.federation
-
-
-def query(directory: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    """Read an instance's SQLite database (read-only) from the test."""
-    connection = sqlite3.connect(f"file:{directory / 'fedicoop.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return connection.execute(sql, args).fetchall()
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="module")
