@@ -6,7 +6,6 @@ applications; `fedicoop member add` approves too. Members may leave; their accou
 (suspended) with its data, and they may be approved again.
 """
 
-import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,12 +13,11 @@ from typing import Any
 
 from fedicoop import clock
 from fedicoop.accounts.model import Role, Status
-from fedicoop.accounts.passwords import verify_password
 from fedicoop.accounts.service import add_account, set_status
 from fedicoop.errors import Conflict, Forbidden, Invalid, NotFound
 from fedicoop.ids import new_id
 from fedicoop.instance import Instance
-from fedicoop.oauth.service import ACCOUNT_LIMITER, ADDRESS_LIMITER
+from fedicoop.oauth.service import OAuthError, verify_login
 from fedicoop.storage.accounts import AccountRecord, AccountRepository
 
 MAX_MOTIVATION = 2000
@@ -117,18 +115,12 @@ async def check_former_member(
     instance: Instance, username: str, password: str, address: str
 ) -> AccountRecord:
     """Return a non-member's account when the password is right (guessing is rate-limited)."""
-    keys = (f"login:{username.lower()}",)
-    ADDRESS_LIMITER.check(f"ip:{address}")
-    ACCOUNT_LIMITER.check(*keys)
-    account = await AccountRepository(instance.db).by_username(username)
-    valid = account is not None and await asyncio.to_thread(
-        verify_password, account.password_hash, password
-    )
-    if not valid or account is None:
-        ACCOUNT_LIMITER.hit(*keys)
-        ADDRESS_LIMITER.hit(f"ip:{address}")
-        raise Conflict(f"the name {username!r} is taken; if it is yours, check the password")
-    return account
+    try:
+        return await verify_login(instance, username, password, address)
+    except OAuthError:
+        raise Conflict(
+            f"the name {username!r} is taken; if it is yours, check the password"
+        ) from None
 
 
 async def reapply(instance: Instance, account: AccountRecord, motivation: Any) -> Application:

@@ -111,7 +111,17 @@ async def client(instance: Instance, client_id: str, client_secret: str | None =
 async def check_password(
     instance: Instance, login: str, password: str, address: str
 ) -> AccountRecord:
-    """Return the account a login and password open, counting failures against guessing."""
+    """Return the active account a login and password open, counting failures against guessing."""
+    account = await verify_login(instance, login, password, address)
+    if account.status != Status.ACTIVE:
+        raise Forbidden(f"this account is {account.status}: it cannot log in")
+    return account
+
+
+async def verify_login(
+    instance: Instance, login: str, password: str, address: str
+) -> AccountRecord:
+    """Return the account a login and password name, whatever its standing (rate-limited)."""
     keys = (f"login:{login.lower()}",)
     ADDRESS_LIMITER.check(f"ip:{address}")
     ACCOUNT_LIMITER.check(*keys)
@@ -123,8 +133,6 @@ async def check_password(
         ACCOUNT_LIMITER.hit(*keys)
         ADDRESS_LIMITER.hit(f"ip:{address}")
         raise OAuthError("invalid_grant", "Invalid username or password", 400)
-    if account.status != Status.ACTIVE:
-        raise Forbidden(f"this account is {account.status}: it cannot log in")
     return account
 
 
