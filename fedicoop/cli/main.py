@@ -9,6 +9,7 @@ from typing import Any
 from fedicoop import __version__
 from fedicoop.cli import (
     account_commands,
+    coop_move_commands,
     devnet,
     federation_commands,
     instance_commands,
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     proposal_commands.register(commands)
     portability_commands.register(commands)
     account_commands.register(commands)
+    coop_move_commands.register(commands)
     devnet.register(commands)
     return parser
 

@@ -23,7 +23,7 @@ def register(commands: Any) -> None:
     )
     backup.add_argument("directory", metavar="DIR")
     backup.add_argument("file", metavar="FILE")
-    _passphrase_options(backup)
+    passphrase_options(backup)
     backup.set_defaults(run=run_backup)
     restore = commands.add_parser(
         "restore",
@@ -37,11 +37,11 @@ def register(commands: Any) -> None:
     restore.add_argument(
         "--database", metavar="URL", help="postgresql://… (default: SQLite inside DIR)"
     )
-    _passphrase_options(restore)
+    passphrase_options(restore)
     restore.set_defaults(run=run_restore)
 
 
-def _passphrase_options(parser: argparse.ArgumentParser) -> None:
+def passphrase_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--passphrase-file",
         metavar="PATH",
@@ -49,7 +49,7 @@ def _passphrase_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _passphrase(args: argparse.Namespace) -> str | None:
+def passphrase(args: argparse.Namespace) -> str | None:
     if args.passphrase_file:
         try:
             text = Path(args.passphrase_file).read_text(encoding="utf-8").strip()
@@ -61,14 +61,14 @@ def _passphrase(args: argparse.Namespace) -> str | None:
     return os.environ.get(PASSPHRASE_ENV) or None
 
 
-def _progress(line: str) -> None:
+def progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
 async def run_backup(args: argparse.Namespace) -> int:
     """Write the backup and say what it holds."""
     summary = await backups.backup(
-        args.directory, args.file, passphrase=_passphrase(args), progress=_progress
+        args.directory, args.file, passphrase=passphrase(args), progress=progress
     )
     rows = sum(summary.rows.values())
     print(f"backed up {rows} rows in {len(summary.rows)} tables and {summary.media_files} media "
@@ -87,8 +87,8 @@ async def run_restore(args: argparse.Namespace) -> int:
         args.file,
         args.directory,
         database=args.database,
-        passphrase=_passphrase(args),
-        progress=_progress,
+        passphrase=passphrase(args),
+        progress=progress,
     )
     rows = sum(summary.rows.values())
     print(f"restored {rows} rows and {summary.media_files} media files into {args.directory} "

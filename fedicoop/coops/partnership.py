@@ -91,6 +91,17 @@ class PartnershipRepository:
     async def delete(self, group_id: int) -> bool:
         return await self.db.execute("DELETE FROM partnerships WHERE group_id = $1", group_id) > 0
 
+    async def transfer(self, old_group_id: int, new_group_id: int) -> bool:
+        """Carry a partnership over to the Group a partner co-op moved to."""
+        changed = await self.db.execute(
+            "UPDATE partnerships SET group_id = $2, updated_at = $3 WHERE group_id = $1 "
+            "AND NOT EXISTS (SELECT 1 FROM partnerships WHERE group_id = $2)",
+            old_group_id,
+            new_group_id,
+            clock.now_text(),
+        )
+        return changed > 0
+
     async def rows(self) -> list[dict[str, Any]]:
         return await self.db.fetch(
             "SELECT group_id, state, offer_uri, updated_at FROM partnerships ORDER BY created_at"
@@ -191,6 +202,15 @@ async def list_partners(federation: Federation) -> list[Partner]:
 async def active_partner_groups(federation: Federation) -> list[ActorRecord]:
     """Return the Groups of co-ops we are actively partnered with (rides, proposals go there)."""
     return [p.group for p in await list_partners(federation) if p.state is PartnerState.ACTIVE]
+
+
+async def partner_moved(federation: Federation, old: ActorRecord, new: ActorRecord) -> bool:
+    """A partner co-op moved domain (its Group sent a checked Move): the partnership follows.
+
+    Both admins agreed to the co-op, not to a host name; the new Group proved it is the same
+    co-op by naming the old one in `alsoKnownAs`, which the Move handler checked.
+    """
+    return await PartnershipRepository(federation).transfer(old.id, new.id)
 
 
 def _ours(federation: Federation, uri: str | None) -> bool:

@@ -92,6 +92,30 @@ def _choice(
     )
 
 
+async def _former_ids(proposal: dict[str, Any], url: str, fetch: Fetch, report: Report) -> set[str]:
+    """Return the proposal's former ids (before its co-op moved domain) that lead to it.
+
+    Partners' rosters and ballots keep naming the old id (their signatures cover it). A
+    claimed former id counts only if fetching it now leads to this very proposal: else any
+    host could borrow another proposal's signed ballots.
+    """
+    confirmed = set()
+    for former in as_list(proposal.get("previously")):
+        if not isinstance(former, str) or former == url:
+            continue
+        try:
+            found = await fetch(former)
+        except FedicoopError as error:
+            report.notes.append(f"former id {former} cannot be confirmed: {error.message}")
+            continue
+        if found.get("id") == url:
+            confirmed.add(former)
+            report.notes.append(f"former id {former} leads here: documents naming it count")
+        else:
+            report.problems.append(f"former id {former} does not lead to this proposal")
+    return confirmed
+
+
 async def verify_proposal(url: str, fetch: Fetch) -> Report:
     """Fetch, check and recount a closed proposal; never raises for what it finds wrong."""
     report = Report(url)
@@ -113,6 +137,11 @@ async def verify_proposal(url: str, fetch: Fetch) -> Report:
         # A malformed document is a finding too, not a crash of the verifier.
         problems.append(f"the proposal's kind, options or maxScore cannot be read: {error}")
         return report
+    if isinstance(proposal.get("id"), str) and proposal["id"] != url:
+        # The address led elsewhere (the co-op moved domain): the proposal is its document's id.
+        report.notes.append(f"{url} now lives at {proposal['id']}")
+        url = proposal["id"]
+    own_ids = {url} | await _former_ids(proposal, url, fetch, report)
     coops = [c for c in as_list(proposal.get("coops")) if isinstance(c, str)]
     keys = _Keys(fetch)
     handles = {uri: await keys.handle(uri) for uri in coops}
@@ -128,7 +157,7 @@ async def verify_proposal(url: str, fetch: Fetch) -> Report:
             if group not in coops or not same_origin(group, str(roster_uri)):
                 problems.append(f"roster {roster_uri}: not from a participating co-op")
                 continue
-            if id_of(roster.get("proposal")) != url:
+            if id_of(roster.get("proposal")) not in own_ids:
                 problems.append(f"roster {roster_uri}: made for another proposal")
                 continue
             if await keys.signer(roster) != group:
@@ -174,7 +203,7 @@ async def verify_proposal(url: str, fetch: Fetch) -> Report:
                     f"ballot {ballot_id}: its roster {roster_uri} is not one of the proposal's"
                 )
                 continue
-            if id_of(document.get("proposal")) != url:
+            if id_of(document.get("proposal")) not in own_ids:
                 problems.append(f"ballot {ballot_id}: cast on another proposal")
                 continue
             signer = await keys.signer(document)

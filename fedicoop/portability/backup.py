@@ -36,9 +36,22 @@ from fedicoop.storage import migrate
 from fedicoop.storage.database import Database, engine_of, open_database
 
 FORMAT = "fedicoop-backup/1"
+# Per-account counters, as migration 0009 first filled them.
+ACCOUNT_STATS_BACKFILL = """
+INSERT INTO account_stats (actor_id, statuses_count, followers_count, following_count,
+                           last_status_at)
+SELECT a.id,
+       (SELECT count(*) FROM objects o WHERE o.actor_id = a.id AND o.deleted_at IS NULL),
+       (SELECT count(*) FROM follows f WHERE f.followee_id = a.id AND f.state = 'accepted'),
+       (SELECT count(*) FROM follows f WHERE f.follower_id = a.id AND f.state = 'accepted'),
+       (SELECT max(o.published) FROM objects o WHERE o.actor_id = a.id AND o.deleted_at IS NULL)
+FROM actors a
+"""
 ENCRYPTED_MAGIC = b"FEDICOOP-ENCRYPTED-BACKUP/1\n"
 BATCH = 500
 Progress = Callable[[str], None]
+# Rewrites one row of a table as it is restored (None leaves the row out).
+RowRewrite = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -99,18 +112,19 @@ async def _dump_tables(db: Database, tables: list[str], progress: Progress) -> d
     return dumps
 
 
-async def backup(
-    directory: str | Path,
-    file: str | Path,
-    *,
-    passphrase: str | None = None,
-    progress: Progress = lambda _: None,
-) -> Summary:
-    """Write an instance's database, media and config to one archive (mode 0600)."""
-    config = load_config(directory)
-    target = Path(file)
-    if target.exists():
-        raise Conflict(f"{target} exists; refusing to overwrite a backup")
+@dataclass(frozen=True)
+class Snapshot:
+    """An instance read at one moment: its schema revision, table rows and media files."""
+
+    config: InstanceConfig
+    revision: str
+    tables: list[str]
+    dumps: dict[str, bytes]
+    media: list[Path]
+
+
+async def snapshot(config: InstanceConfig, progress: Progress = lambda _: None) -> Snapshot:
+    """Read every table from one consistent snapshot, even while the instance runs."""
     revision = await migrate.current_revision(config.database)
     if revision is None:
         raise Invalid("the database has no schema; nothing to back up")
@@ -135,27 +149,44 @@ async def backup(
         if config.media_dir.exists()
         else []
     )
+    return Snapshot(config, revision, tables, dumps, media)
+
+
+def write_archive(
+    target: Path,
+    state: Snapshot,
+    *,
+    format_name: str = FORMAT,
+    extra: dict[str, bytes] | None = None,
+    passphrase: str | None = None,
+    progress: Progress = lambda _: None,
+) -> dict[str, Any]:
+    """Write a snapshot (and extra files) as one archive, mode 0600; return its manifest."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         checksums = {}
-        for table, data in dumps.items():
+        for table, data in state.dumps.items():
             _add(archive, f"db/{table}.jsonl", data)
             checksums[f"db/{table}.jsonl"] = hashlib.sha256(data).hexdigest()
-        _add(archive, CONFIG_NAME, config.config_path.read_bytes())
-        for index, path in enumerate(media, start=1):
+        _add(archive, CONFIG_NAME, state.config.config_path.read_bytes())
+        for index, path in enumerate(state.media, start=1):
             data = path.read_bytes()
-            name = f"media/{path.relative_to(config.media_dir).as_posix()}"
+            name = f"media/{path.relative_to(state.config.media_dir).as_posix()}"
             _add(archive, name, data)
             checksums[name] = hashlib.sha256(data).hexdigest()
             if index % 100 == 0:
-                progress(f"  media: {index}/{len(media)} files")
+                progress(f"  media: {index}/{len(state.media)} files")
+        for name, data in (extra or {}).items():
+            _add(archive, name, data)
+            checksums[name] = hashlib.sha256(data).hexdigest()
         manifest = {
-            "format": FORMAT,
+            "format": format_name,
             "fedicoop": __version__,
-            "domain": config.domain,
-            "revision": revision,
-            "tables": tables,
-            "rows": {t: d.count(b"\n") for t, d in dumps.items()},
+            "domain": state.config.domain,
+            "base_url": state.config.base_url,
+            "revision": state.revision,
+            "tables": state.tables,
+            "rows": {t: d.count(b"\n") for t, d in state.dumps.items()},
             "created_at": clock.now_text(),
             "sha256": checksums,
         }
@@ -167,7 +198,24 @@ async def backup(
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(payload)
-    return Summary(manifest["rows"], len(media), bool(passphrase), revision)  # type: ignore[arg-type]
+    return manifest
+
+
+async def backup(
+    directory: str | Path,
+    file: str | Path,
+    *,
+    passphrase: str | None = None,
+    progress: Progress = lambda _: None,
+) -> Summary:
+    """Write an instance's database, media and config to one archive (mode 0600)."""
+    config = load_config(directory)
+    target = Path(file)
+    if target.exists():
+        raise Conflict(f"{target} exists; refusing to overwrite a backup")
+    state = await snapshot(config, progress)
+    manifest = write_archive(target, state, passphrase=passphrase, progress=progress)
+    return Summary(manifest["rows"], len(state.media), bool(passphrase), state.revision)
 
 
 def _open_archive(file: Path, passphrase: str | None) -> tarfile.TarFile:
@@ -186,6 +234,28 @@ def _open_archive(file: Path, passphrase: str | None) -> tarfile.TarFile:
         raise Invalid(f"{file} is not a fedicoop backup: {error}") from None
 
 
+def open_archive(file: str | Path, passphrase: str | None) -> tarfile.TarFile:
+    """Open a backup or co-op export (decrypting it with the passphrase when it is encrypted)."""
+    return _open_archive(Path(file), passphrase)
+
+
+def read_manifest(archive: tarfile.TarFile, formats: tuple[str, ...] = (FORMAT,)) -> dict[str, Any]:
+    """Return an archive's manifest, refusing formats the caller does not read."""
+    try:
+        manifest = json.loads(_member(archive, "manifest.json"))
+    except ValueError:
+        raise Invalid("the archive's manifest.json is not JSON: it was altered") from None
+    if not isinstance(manifest, dict) or manifest.get("format") not in formats:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise Invalid(f"unknown archive format {found!r}; expected {' or '.join(formats)}")
+    return manifest
+
+
+def member(archive: tarfile.TarFile, name: str, checksums: dict[str, str] | None = None) -> bytes:
+    """Return one file of an archive, checking its sha256 when checksums are given."""
+    return _member(archive, name, checksums)
+
+
 def _member(archive: tarfile.TarFile, name: str, checksums: dict[str, str] | None = None) -> bytes:
     try:
         extracted = archive.extractfile(name)
@@ -199,8 +269,17 @@ def _member(archive: tarfile.TarFile, name: str, checksums: dict[str, str] | Non
     return data
 
 
-async def _load(db: Database, table: str, known: list[str], data: bytes, progress: Progress) -> int:
+async def _load(
+    db: Database,
+    table: str,
+    known: list[str],
+    data: bytes,
+    progress: Progress,
+    rewrite: RowRewrite | None = None,
+) -> int:
     rows = [json.loads(line) for line in data.decode().splitlines() if line]
+    if rewrite is not None:
+        rows = [r for r in (rewrite(table, row) for row in rows) if r is not None]
     if not rows:
         return 0
     columns = list(rows[0])
@@ -223,16 +302,22 @@ async def restore(
     database: str | None = None,
     passphrase: str | None = None,
     progress: Progress = lambda _: None,
+    formats: tuple[str, ...] = (FORMAT,),
+    rewrite: RowRewrite | None = None,
+    domain: str | None = None,
+    dev: bool | None = None,
 ) -> Summary:
-    """Recreate an instance from a backup in a new directory (and database)."""
+    """Recreate an instance from a backup in a new directory (and database).
+
+    `rewrite`, `domain` and `dev` serve a co-op moving to a new domain: each row is rewritten
+    as it loads, and the config names the new domain.
+    """
     source = Path(file)
     target = Path(directory).resolve()
     if (target / CONFIG_NAME).exists():
         raise Conflict(f"{target} already holds a fedicoop instance; restore into a new directory")
     with _open_archive(source, passphrase) as archive:
-        manifest = json.loads(_member(archive, "manifest.json"))
-        if manifest.get("format") != FORMAT:
-            raise Invalid(f"unknown backup format {manifest.get('format')!r}")
+        manifest = read_manifest(archive, formats)
         checksums: dict[str, str] = manifest["sha256"]
         old = load_config_text(_member(archive, CONFIG_NAME).decode(), target)
         url = database or default_sqlite_url(target)
@@ -252,7 +337,12 @@ async def restore(
             async with db.unit_of_work():
                 for table in (t for t in schema if t in manifest["tables"]):
                     data = _member(archive, f"db/{table}.jsonl", checksums)
-                    rows[table] = await _load(db, table, schema[table], data, progress)
+                    rows[table] = await _load(db, table, schema[table], data, progress, rewrite)
+                if "account_stats" in schema:
+                    # Kept by triggers that fired again as posts and follows loaded, on top
+                    # of the stored counts: counted once more, from the rows themselves.
+                    await db.execute("DELETE FROM account_stats")
+                    await db.execute(ACCOUNT_STATS_BACKFILL)
         finally:
             await db.close()
         media = [name for name in checksums if name.startswith("media/")]
@@ -265,11 +355,11 @@ async def restore(
     revision = await migrate.upgrade(url)
     InstanceConfig(
         directory=target,
-        domain=old.domain,
+        domain=domain or old.domain,
         name=old.name,
         handle=old.handle,
         database=url,
-        dev=old.dev,
+        dev=old.dev if dev is None else dev,
         secret=old.secret,
         language=old.language,
         max_body_bytes=old.max_body_bytes,

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from fedicoop.activitypub.documents import OBJECT_CONTEXT
 from fedicoop.activitypub.processing import HandlerRegistry, Inbound
 from fedicoop.activitypub.runtime import Federation
+from fedicoop.coops import partnership
 from fedicoop.errors import Forbidden, Invalid, NotFound
 from fedicoop.social import publishing
 from fedicoop.social.profile import publish_profile
@@ -58,10 +59,21 @@ async def add_alias(federation: Federation, actor: ActorRecord, acct: str) -> Ac
     return updated
 
 
-async def move_account(federation: Federation, actor: ActorRecord, target_text: str) -> ActorRecord:
-    """Move a local member to another account that lists it as an alias; tell every follower."""
-    if not actor.local or actor.type != "Person":
-        raise Forbidden("only a member's own account can move")
+async def move_account(
+    federation: Federation,
+    actor: ActorRecord,
+    target_text: str,
+    *,
+    redirect_local: bool = True,
+) -> ActorRecord:
+    """Move a local account to another that lists it as an alias; tell every follower.
+
+    A member moves alone (its local followers are redirected here); a whole co-op moving
+    (`move-coop`) moves its Group and members too, and leaves `redirect_local` off: the new
+    host already holds the follows between them.
+    """
+    if not actor.local or actor.type not in ("Person", "Group"):
+        raise Forbidden("only a member's or the co-op's own account can move")
     # What the target says now, not what we cached: the alias may have been added a minute ago.
     target = await find_account(federation, target_text, "target", fresh=True)
     if target.uri == actor.uri:
@@ -78,7 +90,8 @@ async def move_account(federation: Federation, actor: ActorRecord, target_text: 
     await publish_profile(federation, moved)
     await federation.publish(move_activity(federation, moved, target), moved)
     # Local followers move now; the copy of the Move delivered to our own inbox finds none left.
-    await redirect_local_followers(federation, moved, target)
+    if redirect_local:
+        await redirect_local_followers(federation, moved, target)
     return moved
 
 
@@ -120,6 +133,9 @@ async def redirect_local_followers(
 async def on_move(federation: Federation, inbound: Inbound) -> None:
     """An account moved: check the new account vouches for it, then re-follow for our members."""
     sender = await federation.resolver.actor(inbound.sender)
+    if sender.local:
+        # Our own account's Move: `move_account` already did here what was to be done.
+        return
     # Only an account can announce its own move: else anyone could redirect others' followers.
     if inbound.activity.object_id != sender.uri:
         raise Forbidden("a Move must be sent by the account that moves")
@@ -143,6 +159,8 @@ async def on_move(federation: Federation, inbound: Inbound) -> None:
         return
     if not sender.local and sender.moved_to != target.uri:
         await ActorRepository(federation.instance.db).set_moved(sender.id, target.uri)
+    if sender.type == "Group" and target.type == "Group":
+        await partnership.partner_moved(federation, sender, target)
     await redirect_local_followers(federation, sender, target)
 
 

@@ -51,3 +51,11 @@ class MigrationMapRepository:
             actor_id,
         )
         return [MigrationEntry(**row) for row in rows]
+
+    async def old_uris(self, new_uri: str) -> list[str]:
+        """Return the ids an object had before it moved here (oldest first)."""
+        rows = await self.db.fetch(
+            "SELECT old_uri FROM migration_map WHERE new_uri = $1 ORDER BY imported_at, old_uri",
+            new_uri,
+        )
+        return [str(row["old_uri"]) for row in rows]

@@ -11,6 +11,7 @@ from fedicoop.activitypub.documents import COLLECTION_CONTEXT
 from fedicoop.errors import NotFound
 from fedicoop.governance.federation import ballots_uri, voters_uri
 from fedicoop.governance.service import GovernanceService
+from fedicoop.storage.migration_map import MigrationMapRepository
 from fedicoop.storage.proposals import ProposalRecord
 from fedicoop.web.activitypub_routes import _html_page, activity_response, wants_activity_json
 from fedicoop.web.keys import FEDERATION
@@ -40,6 +41,12 @@ async def proposal_document(request: web.Request) -> web.Response:
                 "The voter's own instance and the hosting instance can link them.</p>"
             )
         return _html_page(proposal.title, body)
+    # A co-op that moved domain keeps its partners' signed rosters and ballots, which name the
+    # proposal's old id: `previously` lets a verifier accept them (after checking the old id
+    # redirects here).
+    former = await MigrationMapRepository(service.db).old_uris(proposal.uri)
+    if former:
+        document = {**document, "previously": former}
     return activity_response(document)
 
 
