@@ -8,6 +8,7 @@ its actors and redirects every other address to the same path on the new domain
 (`fedicoop.web.moved`), so links, verifiers and ride bookings reach the copy.
 """
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ from fedicoop.storage.actors import ActorRecord, ActorRepository
 # The settings key the web layer reads to redirect once the co-op has moved.
 MOVED_TO = "moved_to_origin"
 Progress = Callable[[str], None]
+# How long the running server may take to notice the move (`fedicoop.web.moved` caches 5 s).
+REDIRECT_DELAY = 6.0
 
 
 @dataclass
@@ -59,6 +62,12 @@ async def move_coop(
     # Nothing moves until the new host answers for the Group: a typo must not strand anyone.
     await move.find_account(federation, rebase.text(group.uri), "to", fresh=True)
     result = CoopMove(new_origin)
+    # Redirect first: servers that hear a Move read the co-op's rides and proposals again at
+    # their old addresses, and must be led to the new ones. The running server reads the
+    # setting every few seconds.
+    await SettingsRepository(federation.instance.db).put(MOVED_TO, new_origin)
+    progress("the old addresses now redirect to the new domain")
+    await asyncio.sleep(REDIRECT_DELAY)
     accounts = await _accounts(federation)
     for index, actor in enumerate(accounts, start=1):
         try:
@@ -67,7 +76,4 @@ async def move_coop(
         except FedicoopError as error:
             result.failed[actor.acct] = error.message
         progress(f"  {index}/{len(accounts)} {actor.acct}")
-    if group.acct not in result.failed:
-        # Redirect only once the Group has moved: a half-done move can be run again.
-        await SettingsRepository(federation.instance.db).put(MOVED_TO, new_origin)
     return result

@@ -17,6 +17,8 @@ from fedicoop.activitypub.processing import HandlerRegistry, Inbound
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.coops import partnership
 from fedicoop.errors import Forbidden, Invalid, NotFound
+from fedicoop.rides.partner_move import rehome_partner_rides
+from fedicoop.rides.service import RideService
 from fedicoop.social import publishing
 from fedicoop.social.profile import publish_profile
 from fedicoop.storage.actors import ActorRecord, ActorRepository
@@ -160,7 +162,8 @@ async def on_move(federation: Federation, inbound: Inbound) -> None:
     if not sender.local and sender.moved_to != target.uri:
         await ActorRepository(federation.instance.db).set_moved(sender.id, target.uri)
     if sender.type == "Group" and target.type == "Group":
-        await partnership.partner_moved(federation, sender, target)
+        if await partnership.partner_moved(federation, sender, target):
+            await rehome_partner_rides(RideService.of(federation), sender, target)
     await redirect_local_followers(federation, sender, target)
 
 

@@ -253,6 +253,37 @@ class RideRepository:
             await self.replace_occurrences(stored.id, stored.occurrences)
         return stored
 
+    async def live_of_partner(self, coop_uri: str) -> list[tuple[int, str, int]]:
+        """Return (id, uri, author id) of a partner co-op's open or full rides stored here."""
+        rows = await self.db.fetch(
+            "SELECT id, uri, actor_id FROM rides WHERE local = 0 AND coop_uri = $1 "
+            "AND status IN ('open', 'full') ORDER BY id",
+            coop_uri,
+        )
+        return [(int(r["id"]), str(r["uri"]), int(r["actor_id"])) for r in rows]
+
+    async def rehome(
+        self, ride_id: int, uri: str, old_author: int, new_author: int, coop_uri: str
+    ) -> None:
+        """Give a partner's ride the id, author and co-op it has since its co-op moved.
+
+        The row (and every booking pointing at it) stays: only where it lives changes.
+        """
+        await self.db.execute(
+            "UPDATE rides SET uri = $2, actor_id = $3, coop_uri = $4 WHERE id = $1",
+            ride_id,
+            uri,
+            new_author,
+            coop_uri,
+        )
+        for column in ("driver_id", "rider_id"):  # the author drives an offer, rides a request
+            await self.db.execute(
+                f"UPDATE bookings SET {column} = $3 WHERE ride_id = $1 AND {column} = $2",
+                ride_id,
+                old_author,
+                new_author,
+            )
+
     async def head(self, uri: str) -> RideHead | None:
         """Return a ride's local id, whether it is ours, its author and status, by uri."""
         row = await self.db.fetchrow(

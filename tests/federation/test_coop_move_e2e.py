@@ -44,7 +44,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     servers = []
     for key, name, handle, users in (
         ("a", "Vélo Lyon", "velo", ("alice", "anna")),
-        ("b", "Boulangerie", "pain", ("bob",)),
+        ("b", "Boulangerie", "pain", ("bob", "bea")),
     ):
         directory = base / key
         port, admin_password = init_instance(directory, name, "--handle", handle)
@@ -274,10 +274,44 @@ def test_a_coop_moves_to_a_new_domain_with_everything(network: dict[str, Any]) -
     alice2 = ApiClient(a2["base"], "alice", PASSWORD)
     driver_view = alice2.get(f"{API}/bookings", **{"as": "driver"})
     assert [(x["url"], x["status"]) for x in driver_view] == [(life["booking"]["url"], "accepted")]
-    # And the open ride is served from the new domain, still bookable
+    # And the open ride is served from the new domain, and B holds it under its new id
     new_ride = life["ride"]["url"].replace(a["base"], a2["base"])
     status, document, _ = fetch_json(new_ride)
     assert status == 200 and document["id"] == new_ride
+    bea = ApiClient(b["base"], "bea", PASSWORD)
+
+    def search() -> Any:
+        results = bea.get(
+            f"{API}/rides/search",
+            origin="45.76,4.83",
+            destination="45.19,5.72",
+            departure=departure_in(4),
+            seats="1",
+        )
+        return next((r for r in results if r["url"] == new_ride), None)
+
+    found = eventually(search, what="the ride under its new id on B")
+    assert found["coop"] == f"velo@{a2['domain']}"
+    # And it is still bookable: bea on B books a seat, alice accepts on the new host
+    status, booking = bea.call("POST", f"{API}/rides/{found['id']}/bookings", {"seats": 1})
+    assert status == 201, booking
+    request = eventually(
+        lambda: next(
+            (
+                x
+                for x in alice2.get(f"{API}/bookings", **{"as": "driver"})
+                if x["url"] == booking["url"]
+            ),
+            None,
+        ),
+        what="bea's request on A2",
+    )
+    status, accepted = alice2.call("POST", f"{API}/bookings/{request['id']}/accept")
+    assert status == 200 and accepted["status"] == "accepted", accepted
+    eventually(
+        lambda: bea.get(f"{API}/bookings/{booking['id']}")["status"] == "accepted",
+        what="bea's booking accepted on B",
+    )
     # And the proposal still verifies, from its new address and from its old one
     new_proposal = life["proposal"]["url"].replace(a["base"], a2["base"])
     for url in (new_proposal, life["proposal"]["url"]):
@@ -290,5 +324,6 @@ def test_a_coop_moves_to_a_new_domain_with_everything(network: dict[str, Any]) -
     assert status == 308 and location == new_ride
     # And nothing was lost on the way: every kind of data counts the same on A2
     settled = inventory(a2["dir"], a["base"])
-    for kind in ("objects", "rides", "bookings", "proposals", "ballots", "roster_snapshots"):
+    for kind in ("objects", "rides", "proposals", "ballots", "roster_snapshots"):
         assert settled[kind]["count"] == before[kind]["count"], kind
+    assert settled["bookings"]["count"] == before["bookings"]["count"] + 1  # bea's
