@@ -59,3 +59,17 @@ class MigrationMapRepository:
             new_uri,
         )
         return [str(row["old_uri"]) for row in rows]
+
+    async def page(self, after: str | None, limit: int) -> list[MigrationEntry]:
+        """Return the map in id order, `limit` entries after the old id `after`."""
+        rows = await self.db.fetch(
+            "SELECT old_uri, new_uri, kind, actor_id, imported_at FROM migration_map "
+            "WHERE old_uri > $1 ORDER BY old_uri LIMIT $2",
+            after or "",
+            limit,
+        )
+        return [MigrationEntry(**row) for row in rows]
+
+    async def count(self) -> int:
+        """Return how many ids are mapped."""
+        return int(await self.db.fetchval("SELECT count(*) FROM migration_map"))

@@ -9,7 +9,15 @@ from fedicoop.api import setup as client_api
 from fedicoop.errors import Unavailable
 from fedicoop.instance import Instance
 from fedicoop.services import build_federation
-from fedicoop.web import activitypub_routes, discovery, governance_documents, home, join, moved
+from fedicoop.web import (
+    activitypub_routes,
+    discovery,
+    governance_documents,
+    home,
+    join,
+    migration_map,
+    moved,
+)
 from fedicoop.web.errors import error_middleware
 from fedicoop.web.keys import FEDERATION, INSTANCE
 
@@ -37,6 +45,7 @@ def create_app(instance: Instance, *, background: bool = True) -> web.Applicatio
     app[FEDERATION] = federation
     app.router.add_get("/health", health)
     moved.setup(app)
+    migration_map.setup(app)
     discovery.setup(app)
     activitypub_routes.setup(app)
     governance_documents.setup(app)

@@ -322,6 +322,11 @@ def test_a_coop_moves_to_a_new_domain_with_everything(network: dict[str, Any]) -
     assert status == 200 and old_alice["movedTo"] == new_alice
     status, _, location = fetch_json(life["ride"]["url"])
     assert status == 308 and location == new_ride
+    # And the new host publishes the map from old ids to new
+    status, page, _ = fetch_json(f"{a2['base']}/migration-map?after=")
+    mapped = {item["previously"]: item["id"] for item in page["orderedItems"]}
+    assert mapped[life["alice_uri"]] == new_alice
+    assert mapped[life["proposal"]["url"]] == new_proposal
     # And nothing was lost on the way: every kind of data counts the same on A2
     settled = inventory(a2["dir"], a["base"])
     for kind in ("objects", "rides", "proposals", "ballots", "roster_snapshots"):
