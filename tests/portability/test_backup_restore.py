@@ -5,20 +5,15 @@ into a new directory on SQLite and into a PostgreSQL database; each copy, served
 address, answers every document exactly as the original did.
 """
 
-import asyncio
 import json
 import os
 import stat
 import urllib.request
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import pytest
 
-from tests.conftest import PG_ADMIN_URL
 from tests.servers import ApiClient, ServerProcess, fedicoop, init_instance
 
 # Servers started and restored three times over: minutes on a busy machine.
@@ -50,22 +45,6 @@ def served_urls(base: str, directory: Path) -> list[str]:
     for item in outbox.get("orderedItems", []):
         urls.append(item["object"]["id"] if isinstance(item["object"], dict) else item["object"])
     return urls
-
-
-@pytest.fixture
-def pg_database() -> Any:
-    name = f"fedicoop_restore_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_backup_while_running_restores_byte_for_byte(tmp_path: Path, pg_database: str) -> None:

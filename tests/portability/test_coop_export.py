@@ -137,3 +137,23 @@ def test_move_coop_refuses_a_host_that_does_not_answer(export: Path, tmp_path: P
 
 def integrity_sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.postgres
+def test_a_sqlite_coop_imports_onto_postgresql(
+    export: Path, tmp_path: Path, pg_database: str
+) -> None:
+    target = tmp_path / "on-pg"
+    result = fedicoop(
+        "import-coop",
+        str(export),
+        str(target),
+        "--domain",
+        "velo.coop",
+        "--trust-archive",
+        "--database",
+        pg_database,
+    )
+    assert "every kind of data matches the export" in result.stdout, result.stdout
+    listed = fedicoop("inventory", str(target), "--json")
+    assert json.loads(listed.stdout)["actors"]["count"] >= 4
