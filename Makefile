@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 INSTANCE ?= var/dev
 PORT ?= 8080
 
-.PHONY: run test quick lint install clean-dev
+.PHONY: run test quick lint install clean-dev browser
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "fedicoop needs Python >= 3.11"'
@@ -30,7 +30,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check fedicoop tests bench
 	$(BIN)/mypy
 
-test: lint
+# The browser tests drive Debian's chromium by its path (never a browser download).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test: lint browser
 	$(BIN)/pytest -ra
 
 quick: $(BIN)/.installed

@@ -231,6 +231,20 @@ async def leave(instance: Instance, account: AccountRecord) -> AccountRecord:
     return await set_status(instance, account.username, Status.SUSPENDED)
 
 
+async def remove(instance: Instance, admin: AccountRecord, username: str) -> AccountRecord:
+    """An admin removes a member: suspended, the account and its data kept, as on leaving."""
+    if admin.role != Role.ADMIN:
+        raise Forbidden("only an admin removes members")
+    account = await AccountRepository(instance.db).by_username(username)
+    if account is None:
+        raise NotFound(f"no member {username!r}")
+    if account.id == admin.id:
+        raise Conflict("an admin cannot remove themselves: make another admin, then leave")
+    if account.status != Status.ACTIVE:
+        raise Conflict(f"{username} is not a member")
+    return await set_status(instance, account.username, Status.SUSPENDED)
+
+
 async def set_role(
     instance: Instance, admin: AccountRecord, username: str, role: Any
 ) -> AccountRecord:

@@ -17,6 +17,7 @@ from fedicoop.web import (
     join,
     migration_map,
     moved,
+    pages,
 )
 from fedicoop.web.errors import error_middleware
 from fedicoop.web.keys import FEDERATION, INSTANCE
@@ -52,6 +53,7 @@ def create_app(instance: Instance, *, background: bool = True) -> web.Applicatio
     client_api.setup(app)
     home.setup(app)
     join.setup(app)
+    pages.setup(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if background:
