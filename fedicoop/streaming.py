@@ -170,6 +170,10 @@ class LocalStreamBus(StreamBus):
         self._subscriptions: set[LocalSubscription] = set()
 
     async def publish(self, stream: str, event: str, payload: str) -> None:
+        self.publish_now(stream, event, payload)
+
+    def publish_now(self, stream: str, event: str, payload: str) -> None:
+        """Put an event in its listeners' queues (never waits: callable from a callback)."""
         listeners = self._listeners.get(stream)
         if not listeners:
             return

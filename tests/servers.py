@@ -66,6 +66,7 @@ class ServerProcess:
 
     directory: Path
     port: int
+    extra: tuple[str, ...] = ()  # more `serve` options (--workers 2 …)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -88,6 +89,7 @@ class ServerProcess:
                 str(self.directory),
                 "--port",
                 str(self.port),
+                *self.extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

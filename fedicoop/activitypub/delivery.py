@@ -21,6 +21,7 @@ from fedicoop.errors import Conflict
 from fedicoop.instance import Instance
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.deliveries import DeliveryRecord, DeliveryRepository
+from fedicoop.storage.signals import DELIVERY, Signals
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class Deliverer:
         self._signers: dict[int, ActorRecord] = {}
         # Hosts given up on for now; shared with the inbox, which revives a host that writes to us.
         self.unavailable_hosts: set[str] = set()
+        self.signals = Signals(instance.db, enabled=False)
 
     async def enqueue(
         self, activity_uri: str, body: str, signer: ActorRecord, inboxes: Iterable[str]
@@ -119,6 +121,8 @@ class Deliverer:
         )
         if count:
             self.wakeup.set()
+            # Deliverers in other processes (`fedicoop worker`) hear of it at once.
+            await self.signals.notify(DELIVERY)
         return count
 
     async def run(self) -> None:

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fedicoop import clock
@@ -42,9 +43,11 @@ SPECIFIC_OBJECT_TYPES = frozenset({"Proposal"})
 TOGETHER_SECONDS = {"sqlite": 0.05, "postgresql": 0.25}
 
 _SETTLE = (
-    "UPDATE inbox SET state = $1, attempts = attempts + 1, error = $2, processed_at = $3 "
-    "WHERE id = $4"
+    "UPDATE inbox SET state = $1, attempts = attempts + 1, error = $2, processed_at = $3, "
+    "claimed_until = NULL WHERE id = $4"
 )
+# How long a worker keeps the batch it claimed: one that dies frees it when the lease ends.
+LEASE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -184,11 +187,7 @@ class InboxProcessor:
 
     async def process_pending(self) -> int:
         """Handle one batch of pending activities; return how many."""
-        rows = await self.instance.db.fetch(
-            "SELECT id, activity_uri, actor_uri, raw, attempts FROM inbox "
-            "WHERE state = 'pending' ORDER BY id LIMIT $1",
-            self.batch,
-        )
+        rows = await self.claim()
         parsed = [_parsed(row) for row in rows]
         position, alone_at = 0, -1
         while position < len(rows):
@@ -209,6 +208,24 @@ class InboxProcessor:
                 alone_at = position + stopped_at
             await asyncio.sleep(0)  # let requests in between batches
         return len(rows)
+
+    async def claim(self) -> list[dict[str, Any]]:
+        """Claim the oldest pending activities no other worker holds, for one lease."""
+        now = clock.now()
+        db = self.instance.db
+        # SKIP LOCKED: several PostgreSQL workers claim disjoint batches without waiting on
+        # each other; SQLite has one writer, so the claim is atomic anyway.
+        lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
+        rows = await db.fetch(
+            "UPDATE inbox SET claimed_until = $1 WHERE id IN (SELECT id FROM inbox "
+            "WHERE state = 'pending' AND (claimed_until IS NULL OR claimed_until < $2) "
+            f"ORDER BY id LIMIT $3{lock}) "
+            "RETURNING id, activity_uri, actor_uri, raw, attempts",
+            clock.to_text(now + LEASE),
+            clock.to_text(now),
+            self.batch,
+        )
+        return sorted(rows, key=lambda row: int(row["id"]))
 
     async def _process_together(
         self, rows: list[dict[str, Any]], parsed: list[Inbound | None]

@@ -3,7 +3,9 @@
 import asyncio
 import copy
 import logging
+import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from enum import StrEnum
 from typing import Any
 
 from fedicoop import __version__, clock
@@ -21,11 +23,23 @@ from fedicoop.instance import Instance
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.follows import FollowRepository
 from fedicoop.storage.objects import ActivityRecord, ObjectRepository
+from fedicoop.storage.signals import DELIVERY, INBOX, Signals
 from fedicoop.streaming import LocalStreamBus, StreamBus
+from fedicoop.streaming_relay import RelayedStreamBus
 
 log = logging.getLogger(__name__)
 
 PUBLIC_ALIASES = frozenset({PUBLIC, "as:Public", "Public"})
+# How often a worker that is not the maintenance leader checks whether the leader is gone.
+LEADER_RETRY_SECONDS = 15.0
+
+
+class Role(StrEnum):
+    """What one process of an instance does."""
+
+    ALL = "all"  # the one process of an instance: web requests, inbox, delivery, maintenance
+    WEB = "web"  # one of several: web requests only
+    WORKER = "worker"  # one of several: inbox processing, delivery, maintenance (one leads)
 
 
 class Federation:
@@ -47,6 +61,8 @@ class Federation:
         self.processor = InboxProcessor(self)
         # Live events for streaming clients; a LISTEN/NOTIFY bus replaces it for several processes.
         self.streams: StreamBus = LocalStreamBus()
+        self.role = Role.ALL
+        self.signals = Signals(instance.db, enabled=False)
         self._instance_actor: ActorRecord | None = None
         self._group_actor: ActorRecord | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -55,19 +71,52 @@ class Federation:
         # Started with the inbox and delivery loops: (name, coroutine function).
         self.background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self.startup: list[Callable[[], Awaitable[None]]] = []
+        # Loops every process runs, whatever its role (keeping its own caches current).
+        self.per_process: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
+
+    def as_one_of_several(self, role: Role) -> None:
+        """Make this runtime one process among several sharing one PostgreSQL database."""
+        if self.instance.db.dialect != "postgresql":
+            raise FedicoopError("several processes need PostgreSQL (SQLite has one writer)")
+        self.role = role
+        self.signals = Signals(self.instance.db, enabled=True)
+        self.deliverer.signals = self.signals
+        self.streams = RelayedStreamBus(self.signals)
 
     async def start(self) -> None:
-        """Load the instance actor and start the inbox and delivery loops."""
+        """Load the instance actor and start the loops this process's role runs."""
         await self.instance_actor()
         await self.receiver.refresh_unavailable_hosts()
         for prepare in self.startup:
             await prepare()
-        self._tasks = [
-            asyncio.create_task(self.processor.run(), name="inbox-processor"),
-            asyncio.create_task(self.deliverer.run(), name="delivery"),
-            asyncio.create_task(self._wake_processor(), name="inbox-wakeup"),
-            *(asyncio.create_task(loop(), name=name) for name, loop in self.background),
-        ]
+        tasks = [asyncio.create_task(self._wake_processor(), name="inbox-wakeup")]
+        if self.signals.enabled:
+            if isinstance(self.streams, RelayedStreamBus):
+                await self.streams.start()
+            tasks.append(asyncio.create_task(self.signals.watch(), name="signals"))
+        if self.role is not Role.WEB:
+            await self.signals.listen(INBOX, lambda _: self.processor.wakeup.set())
+            await self.signals.listen(DELIVERY, lambda _: self.deliverer.wakeup.set())
+            tasks += [
+                asyncio.create_task(self.processor.run(), name="inbox-processor"),
+                asyncio.create_task(self.deliverer.run(), name="delivery"),
+                *(
+                    asyncio.create_task(self._led(name, loop), name=name)
+                    for name, loop in self.background
+                ),
+            ]
+        tasks += [asyncio.create_task(loop(), name=name) for name, loop in self.per_process]
+        self._tasks = tasks
+
+    async def _led(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a maintenance loop in one process only: the one that leads `name`."""
+        key = zlib.crc32(f"fedicoop:{name}".encode())
+        while True:
+            if await self.signals.lead(key):
+                await loop()
+                return
+            # Polled, not awaited on an event: the leader is another process.
+            await asyncio.sleep(LEADER_RETRY_SECONDS)
 
     async def stop(self) -> None:
         """Cancel the loops (claimed work is released by its lease) and close the client."""
@@ -75,6 +124,7 @@ class Federation:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.signals.close()
         await self.fetcher.close()
 
     def with_streams(self, streams: StreamBus) -> "Federation":
@@ -88,6 +138,7 @@ class Federation:
             await self.writer.stored.wait()
             self.writer.stored.clear()
             self.processor.wakeup.set()
+            await self.signals.notify(INBOX)  # workers in other processes, if any
 
     async def instance_actor(self) -> ActorRecord:
         """Return the Application actor that signs our fetches."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from fedicoop.accounts.service import add_account, list_accounts
 from fedicoop.config import load_config
+from fedicoop.errors import Invalid
 from fedicoop.instance import open_instance
 from fedicoop.logs import configure as configure_logging
 
@@ -50,6 +51,20 @@ def register(commands: Any) -> None:
     serve.add_argument(
         "--port", type=int, help="port to listen on (default: the domain's port, else 8080)"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="web processes sharing the port (PostgreSQL only when N > 1; default 1)",
+    )
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="with --workers: start no worker (run `fedicoop worker DIR` separately)",
+    )
+    # One process among several, started by `serve --workers` (web) or by hand.
+    serve.add_argument("--role", choices=["all", "web"], default="all", help=argparse.SUPPRESS)
     serve.set_defaults(run=run_serve)
 
     user = commands.add_parser("user", help="add or list accounts", description="Manage accounts.")
@@ -108,14 +123,22 @@ async def run_serve(args: argparse.Namespace) -> int:
     """Serve until a stop signal arrives."""
     from aiohttp import web
 
+    from fedicoop.activitypub.runtime import Role
+    from fedicoop.cli.process_commands import supervise
     from fedicoop.web.app import create_app
 
+    if args.workers < 1:
+        raise Invalid("--workers must be at least 1")
+    if args.workers > 1 or args.no_worker:
+        return await supervise(args)
     configure_logging()
     instance = await open_instance(args.directory)
     port = args.port or _port_of(instance.config.domain) or 8080
-    runner = web.AppRunner(create_app(instance), access_log=None)
+    role = Role(args.role)
+    runner = web.AppRunner(create_app(instance, role=role), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, port)
+    # Web processes of one instance share the port; the kernel spreads connections.
+    site = web.TCPSite(runner, args.host, port, reuse_port=role is Role.WEB)
     try:
         await site.start()
     except OSError as error:

@@ -14,6 +14,7 @@ from fedicoop.cli import (
     federation_commands,
     instance_commands,
     portability_commands,
+    process_commands,
     proposal_commands,
 )
 from fedicoop.errors import FedicoopError
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     portability_commands.register(commands)
     account_commands.register(commands)
     coop_move_commands.register(commands)
+    process_commands.register(commands)
     devnet.register(commands)
     return parser
 

@@ -9,6 +9,7 @@ trips that happened and extends regular rides over the rolling horizon.
 import asyncio
 import gc
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -39,18 +40,22 @@ from fedicoop.rides.model import (
 from fedicoop.rides.model import trip_km as beeline_km  # `trip_km` names a field here
 from fedicoop.rides.pricing import check_price
 from fedicoop.rides.privacy import public_place, round_detour
-from fedicoop.rides.records import ExactRoute, Occurrence, Ride
+from fedicoop.rides.records import ExactRoute, Occurrence, Ride, SavedSearch
 from fedicoop.rides.schedule import expand, occurrence_key
 from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.notifications import NotificationRepository
 from fedicoop.storage.rides import RideRepository, SavedSearchRepository
+from fedicoop.storage.signals import RIDES
 from fedicoop.streaming import user_stream
 
 log = logging.getLogger(__name__)
 
 MAINTENANCE_SECONDS = 60
+# Names this process in ride signals, so that it ignores its own.
+PROCESS = secrets.token_hex(6)
 MAX_RESULTS = 50
+MAX_SAVED_SEARCHES = 50  # per member: every new ride is checked against all of them
 AVERAGE_SPEED_KMH = 60  # beeline km per hour: when a trip is taken to have arrived
 
 
@@ -109,6 +114,7 @@ class RideService:
         self.rides = RideRepository(self.db)
         self.index = RideIndex()
         self._loaded = False
+        self._refreshing: set[asyncio.Task[None]] = set()
         self._loading = asyncio.Lock()
         config = federation.instance.config
         self.geocoder: Geocoder = geocoder_for(config.geocoder, federation.fetcher)
@@ -187,8 +193,11 @@ class RideService:
             if o.status is RideStatus.OPEN and o.seats_left > 0 and o.departure > now
         ]
 
-    async def reindex(self, ride: Ride) -> None:
-        """Bring the index in line with a ride as stored now."""
+    async def reindex(self, ride: Ride, *, tell_others: bool = True) -> None:
+        """Bring the index in line with a ride as stored now (and other processes' indexes)."""
+        if tell_others:
+            # Sent when the write commits; heard by web processes and workers alike.
+            await self.federation.signals.notify(RIDES, f"{PROCESS}:{ride.id}")
         index = await self.ready()
         keep = {offer.key: offer for offer in self._offers(ride, clock.now())}
         for o in ride.occurrences:
@@ -472,6 +481,21 @@ class RideService:
 
     # --- saved searches -----------------------------------------------------------------
 
+    async def save_search(self, account_id: int, params: dict[str, Any]) -> SavedSearch:
+        """Keep a member's search, to hear of new rides that fit it (MAX_SAVED_SEARCHES each)."""
+        query = parse_search(params).as_json()
+        if not params.get("departure"):
+            query.pop("departure")  # any time: alerts for every matching ride
+        for key in ("origin_label", "destination_label"):
+            label = params.get(key)
+            if isinstance(label, str) and label.strip():
+                query[key] = label.strip()[:200]  # shown to the member; matching ignores it
+        repository = SavedSearchRepository(self.db)
+        if len(await repository.for_account(account_id)) >= MAX_SAVED_SEARCHES:
+            raise Invalid(f"at most {MAX_SAVED_SEARCHES} saved searches", field="query")
+        return await repository.add(account_id, query)
+
+
     async def alert_saved_searches(self, ride: Ride) -> None:
         """Tell every member whose saved search this new ride fits (never its own author)."""
         searches = await SavedSearchRepository(self.db).all()
@@ -571,11 +595,37 @@ class RideService:
             author = await ActorRepository(self.db).get(ride.actor_id) if ride.local else None
             if author is not None:
                 await self.publish("Update", ride, author)  # partners see it expired
+        self.prune_index()
+
+    def prune_index(self) -> None:
+        """Drop trips that have left from this process's index (every process, every minute)."""
         if self._loaded:
             # Trips that have left go; everything else the writes kept current. A full
             # rebuild here would stall the server for seconds every minute at 100k trips.
+            now = clock.now()
             for offer in [o for o in self.index if o.departure <= now]:
                 self.index.remove(offer.key)
+
+    async def run_pruning(self) -> None:
+        """Prune the index every minute, in a process that does not run `maintain`."""
+        while True:
+            await asyncio.sleep(MAINTENANCE_SECONDS)
+            self.prune_index()
+
+    def heard_ride(self, payload: str) -> None:
+        """Another process changed a ride: bring this process's index in line with it."""
+        origin, _, ride_id = payload.partition(":")
+        if origin == PROCESS or not ride_id.isdigit():
+            return
+        task = asyncio.create_task(self._refresh(int(ride_id)))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+
+    async def _refresh(self, ride_id: int) -> None:
+        try:
+            await self.reindex(await self.get(ride_id), tell_others=False)
+        except FedicoopError as error:
+            log.info("ride change not indexed", extra={"ride": ride_id, "error": str(error)})
 
     async def run_maintenance(self) -> None:
         """Run `maintain` forever (a failure is logged and retried next round)."""
@@ -658,7 +708,9 @@ def install(federation: Federation) -> RideService:
 
     async def load() -> None:
         await service.ready()
+        await federation.signals.listen(RIDES, service.heard_ride)
 
     federation.startup.append(load)
     federation.background.append(("ride-maintenance", service.run_maintenance))
+    federation.per_process.append(("ride-index-pruning", service.run_pruning))
     return service

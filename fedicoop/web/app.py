@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from fedicoop.activitypub.runtime import Role
 from fedicoop.api import setup as client_api
 from fedicoop.errors import Unavailable
 from fedicoop.instance import Instance
@@ -35,13 +36,17 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "domain": instance.domain})
 
 
-def create_app(instance: Instance, *, background: bool = True) -> web.Application:
+def create_app(
+    instance: Instance, *, background: bool = True, role: Role = Role.ALL
+) -> web.Application:
     """Build the web application for one instance (background: run inbox and delivery loops)."""
     app = web.Application(
         middlewares=[error_middleware],
         client_max_size=max(instance.config.max_body_bytes, 16 * 1024 * 1024),
     )
     federation = build_federation(instance)
+    if role is not Role.ALL:
+        federation.as_one_of_several(role)
     app[INSTANCE] = instance
     app[FEDERATION] = federation
     app.router.add_get("/health", health)
