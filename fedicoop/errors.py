@@ -53,3 +53,9 @@ class Unavailable(FedicoopError):
 
     status = 503
     code = "unavailable"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after  # seconds, sent as Retry-After

@@ -17,7 +17,7 @@ from fedicoop import clock
 from fedicoop.activitypub.documents import ACTIVITY_JSON
 from fedicoop.activitypub.fetch import FetchError, SafeFetcher
 from fedicoop.activitypub.signatures import load_private_key, sign_request
-from fedicoop.errors import Conflict
+from fedicoop.errors import Conflict, Unavailable
 from fedicoop.instance import Instance
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.deliveries import DeliveryRecord, DeliveryRepository
@@ -43,7 +43,8 @@ DELIVERY_TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
 }
 
 BASE_DELAY = 30.0
-GIVE_UP_AFTER = timedelta(days=2)
+# Long enough that a peer down for a two-day weekend gets everything when it is back.
+GIVE_UP_AFTER = timedelta(days=4)
 HOST_UNAVAILABLE_AFTER = timedelta(days=3)
 LEASE = timedelta(minutes=2)
 UNAVAILABLE_PROBE = timedelta(hours=6)
@@ -142,7 +143,12 @@ class Deliverer:
     async def _loop(self, running: set[asyncio.Task[None]]) -> None:
         while True:
             free = self.concurrency - len(running)
-            batch = await self.queue.claim_due(free, LEASE) if free > 0 else []
+            try:
+                batch = await self.queue.claim_due(free, LEASE) if free > 0 else []
+            except Unavailable as outage:
+                # The database is away: nothing is lost (the queue is in it); try again soon.
+                log.warning("delivery paused", extra={"error": outage.message})
+                batch = []
             for delivery in batch:
                 task = asyncio.create_task(self._attempt(delivery))
                 running.add(task)

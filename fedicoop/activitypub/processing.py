@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from fedicoop import clock
 from fedicoop.activitypub.as2 import Activity, InvalidActivity, parse_activity
 from fedicoop.activitypub.resolver import offline
-from fedicoop.errors import FedicoopError
+from fedicoop.errors import FedicoopError, Unavailable
 from fedicoop.instance import Instance
 from fedicoop.streaming import StreamBus, Subscription
 
@@ -175,9 +175,13 @@ class InboxProcessor:
         self.wakeup = asyncio.Event()
 
     async def run(self) -> None:
-        """Process until cancelled."""
+        """Process until cancelled; a database outage pauses it, never ends it."""
         while True:
-            handled = await self.process_pending()
+            try:
+                handled = await self.process_pending()
+            except Unavailable as outage:
+                log.warning("inbox processing paused", extra={"error": outage.message})
+                handled = 0
             if handled < self.batch:
                 self.wakeup.clear()
                 try:
@@ -208,6 +212,13 @@ class InboxProcessor:
                 alone_at = position + stopped_at
             await asyncio.sleep(0)  # let requests in between batches
         return len(rows)
+
+    async def release_claims(self) -> int:
+        """Free every claim (at start, when this is the instance's only process)."""
+        return await self.instance.db.execute(
+            "UPDATE inbox SET claimed_until = NULL "
+            "WHERE state = 'pending' AND claimed_until IS NOT NULL"
+        )
 
     async def claim(self) -> list[dict[str, Any]]:
         """Claim the oldest pending activities no other worker holds, for one lease."""

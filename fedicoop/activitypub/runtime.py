@@ -87,6 +87,11 @@ class Federation:
         """Load the instance actor and start the loops this process's role runs."""
         await self.instance_actor()
         await self.receiver.refresh_unavailable_hosts()
+        if self.instance.db.dialect == "sqlite" and self.role is Role.ALL:
+            # The only process of this instance: what it had claimed before a crash (kill -9,
+            # power loss) is free again now, not when the lease would end minutes from now.
+            await self.processor.release_claims()
+            await self.deliverer.queue.release_claims()
         for prepare in self.startup:
             await prepare()
         tasks = [asyncio.create_task(self._wake_processor(), name="inbox-wakeup")]

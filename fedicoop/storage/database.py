@@ -12,11 +12,12 @@ becomes a savepoint.
 """
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -389,22 +390,25 @@ class PostgresDatabase(Database):
         joined = self.joined()
         if joined is not None:
             return await joined.execute(sql, *args)
-        async with self._pool.acquire() as connection:
-            return await _pg_execute(connection, sql, args)
+        with _unreachable_is_unavailable():
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+                return await _pg_execute(connection, sql, args)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         joined = self.joined()
         if joined is not None:
             return await joined.executemany(sql, rows)
-        async with self._pool.acquire() as connection:
-            await connection.executemany(sql, list(rows))
+        with _unreachable_is_unavailable():
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+                await connection.executemany(sql, list(rows))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         joined = self.joined()
         if joined is not None:
             return await joined.fetch(sql, *args)
-        async with self._pool.acquire() as connection:
-            return await _pg_fetch(connection, sql, args)
+        with _unreachable_is_unavailable():
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+                return await _pg_fetch(connection, sql, args)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -413,11 +417,50 @@ class PostgresDatabase(Database):
             async with joined.savepoint() as inner:
                 yield inner
             return
-        async with self._pool.acquire() as connection, connection.transaction():
-            yield _PostgresTransaction(connection)
+        # Only the database's own failures become 503: an error of the work done inside
+        # the transaction (an OSError writing a file, say) stays what it is.
+        with _unreachable_is_unavailable():
+            connection = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT)
+        try:
+            transaction = connection.transaction()
+            with _unreachable_is_unavailable():
+                await transaction.start()
+            try:
+                yield _PostgresTransaction(connection)
+            except BaseException:
+                with contextlib.suppress(*_UNREACHABLE, asyncpg.PostgresError):
+                    await transaction.rollback()
+                raise
+            with _unreachable_is_unavailable():
+                await transaction.commit()
+        finally:
+            await self._pool.release(connection)
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+# How long a request waits for a pooled connection before the server answers 503.
+ACQUIRE_TIMEOUT = 10.0
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+@contextmanager
+def _unreachable_is_unavailable() -> Iterator[None]:
+    """Turn a lost or refused database connection into Unavailable (503, Retry-After)."""
+    try:
+        yield
+    except _UNREACHABLE as error:
+        raise Unavailable(
+            f"the database is unreachable ({type(error).__name__}); retry in a few seconds",
+            retry_after=5,
+        ) from error
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -434,15 +477,18 @@ class _PostgresTransaction(Transaction):
 
     async def execute(self, sql: str, *args: Any) -> int:
         self._count(sql, reading=False)
-        return await _pg_execute(self._connection, sql, args)
+        with _unreachable_is_unavailable():
+            return await _pg_execute(self._connection, sql, args)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._count(sql, reading=False)
-        await self._connection.executemany(sql, list(rows))
+        with _unreachable_is_unavailable():
+            await self._connection.executemany(sql, list(rows))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         try:
-            return await _pg_fetch(self._connection, sql, args)
+            with _unreachable_is_unavailable():
+                return await _pg_fetch(self._connection, sql, args)
         except BaseException:
             self.changes += 1  # a failed statement aborts the whole transaction
             raise

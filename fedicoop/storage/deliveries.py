@@ -91,6 +91,13 @@ class DeliveryRepository:
             )
         return [_from_row(row) for row in claimed]
 
+    async def release_claims(self) -> int:
+        """Free every claim (at start, when this is the instance's only process)."""
+        return await self.db.execute(
+            "UPDATE deliveries SET claimed_until = NULL "
+            "WHERE state = 'pending' AND claimed_until IS NOT NULL"
+        )
+
     async def settle(
         self,
         delivery_id: int,
