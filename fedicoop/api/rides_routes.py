@@ -223,14 +223,8 @@ async def add_saved_search(request: web.Request) -> web.Response:
     """POST /saved-searches {origin, destination, departure?, seats?, role?, margin_minutes?}."""
     auth = await require(request, "write:rides")
     account, _ = auth.user()
-    body = await _json_body(request)
-    query = parse_search(body).as_json()
-    if not body.get("departure"):
-        query.pop("departure")  # any time: alerts for every matching ride
-    repository = SavedSearchRepository(request.app[INSTANCE].db)
-    if len(await repository.for_account(account.id)) >= 50:
-        raise Invalid("at most 50 saved searches", field="query")
-    saved = await repository.add(account.id, query)
+    rides, _ = _services(request)
+    saved = await rides.save_search(account.id, await _json_body(request))
     body_out = {"id": str(saved.id), "query": saved.query, "created_at": saved.created_at}
     return web.json_response(body_out, status=201)
 

@@ -207,6 +207,17 @@ async def create_invite(
     }
 
 
+async def invites(instance: Instance) -> list[dict[str, Any]]:
+    """Return the invitations still usable (not used up, not expired), newest first."""
+    rows = await instance.db.fetch(
+        "SELECT code, max_uses, uses, expires_at, created_at FROM invites "
+        "WHERE uses < max_uses AND (expires_at IS NULL OR expires_at > $1) "
+        "ORDER BY created_at DESC",
+        clock.now_text(),
+    )
+    return [{**row, "url": f"{instance.config.base_url}/join?invite={row['code']}"} for row in rows]
+
+
 async def _use_invite(instance: Instance, code: str) -> bool:
     used = await instance.db.execute(
         "UPDATE invites SET uses = uses + 1 WHERE code = $1 AND uses < max_uses "

@@ -495,7 +495,6 @@ class RideService:
             raise Invalid(f"at most {MAX_SAVED_SEARCHES} saved searches", field="query")
         return await repository.add(account_id, query)
 
-
     async def alert_saved_searches(self, ride: Ride) -> None:
         """Tell every member whose saved search this new ride fits (never its own author)."""
         searches = await SavedSearchRepository(self.db).all()

@@ -1,5 +1,6 @@
 """Repository of notifications for local accounts, and of likes, boosts, blocks and reports."""
 
+import builtins
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -234,6 +235,18 @@ class StoredReport:
     created_at: str
 
 
+@dataclass(frozen=True)
+class ReceivedReport:
+    """A report as admins see it: who reported what, and whether it is dealt with."""
+
+    id: int
+    reporter_uri: str
+    targets: tuple[str, ...]
+    content: str
+    created_at: str
+    resolved_at: str | None
+
+
 class ReportRepository:
     """Reports received through Flag."""
 
@@ -259,6 +272,34 @@ class ReportRepository:
             "SELECT reporter_uri, targets, content, created_at FROM reports ORDER BY id DESC"
         )
         return [{**row, "targets": json.loads(row["targets"])} for row in rows]
+
+    async def received(self, *, limit: int = 100) -> builtins.list[ReceivedReport]:
+        """Return the latest reports for the admins' page: open ones first, then newest."""
+        rows = await self.db.fetch(
+            "SELECT id, reporter_uri, targets, content, created_at, resolved_at FROM reports "
+            "ORDER BY resolved_at IS NOT NULL, id DESC LIMIT $1",
+            limit,
+        )
+        return [
+            ReceivedReport(
+                id=int(row["id"]),
+                reporter_uri=str(row["reporter_uri"]),
+                targets=tuple(json.loads(row["targets"])),
+                content=str(row["content"]),
+                created_at=str(row["created_at"]),
+                resolved_at=row["resolved_at"],
+            )
+            for row in rows
+        ]
+
+    async def resolve(self, report_id: int) -> bool:
+        """Mark a report as dealt with; False when there is no such open report."""
+        changed = await self.db.execute(
+            "UPDATE reports SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL",
+            report_id,
+            clock.now_text(),
+        )
+        return changed > 0
 
     async def by_activity(self, activity_uri: str) -> StoredReport | None:
         """Return the stored report a Flag activity (or a member's report) made."""

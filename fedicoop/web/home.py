@@ -1,60 +1,84 @@
-"""The instance's front page: who this co-op is and how to join in (full pages come later)."""
+"""The co-op's public profile at `/`: about, members, partners, posts, open rides and votes.
 
-import html
+Served like the member pages (same templates, languages, cookies and security headers), but
+to anyone: it shows only what is public anyway. Rides show their places to within about
+1 km, as their public documents do; posts are the members' public ones, as plain text.
+"""
+
+from typing import Any
 
 from aiohttp import web
 
+from fedicoop.activitypub.sanitize import html_to_text
+from fedicoop.api.rides_entities import RidePresenter
+from fedicoop.coops.partnership import active_partner_groups
+from fedicoop.rides.bookings import BookingService
+from fedicoop.rides.service import RideService
+from fedicoop.social import timelines
 from fedicoop.storage.accounts import AccountRepository
+from fedicoop.storage.actors import ActorRepository
+from fedicoop.storage.proposals import ProposalRepository
 from fedicoop.web.keys import FEDERATION, INSTANCE
+from fedicoop.web.pages import with_pages
+from fedicoop.web.pages.rendering import render
 
-PAGE = """<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{name}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;
-line-height:1.5}}code{{background:#eee;padding:.1rem .3rem}}</style></head>
-<body><main>
-<h1>{name}</h1>
-<p>{intro} <code>@{group}</code></p>
-<p>{members}</p>
-<p>{apps}</p>
-</main></body></html>"""
+SHOWN = 10
+EXCERPT_CHARS = 500
 
-TEXT = {
-    "en": {
-        "intro": "A co-operative on the fediverse. Follow it from any Mastodon-compatible app:",
-        "members": "{count} members",
-        "apps": "Members log in from any Mastodon app (Tusky, Ivory, Elk, Phanpy…) at {url}.",
-    },
-    "fr": {
-        "intro": "Une coopérative sur le fédivers. "
-        "Suivez-la depuis toute appli compatible Mastodon :",
-        "members": "{count} membres",
-        "apps": "Les membres se connectent depuis toute appli Mastodon (Tusky, Ivory, Elk, "
-        "Phanpy…) à l'adresse {url}.",
-    },
-}
+
+async def _posts(request: web.Request) -> list[dict[str, Any]]:
+    db = request.app[INSTANCE].db
+    records = await timelines.public(
+        db,
+        timelines.PublicScope(local=True),
+        max_id=2**63 - 1,
+        since_id=0,
+        min_id=None,
+        limit=SHOWN,
+    )
+    actors = ActorRepository(db)
+    posts = []
+    for record in records:
+        author = await actors.get(record.actor_id)
+        text = html_to_text(record.content)
+        posts.append(
+            {
+                "author": author.acct if author else "?",
+                "text": text if len(text) <= EXCERPT_CHARS else f"{text[:EXCERPT_CHARS]}…",
+                "url": record.url or record.uri,
+                "published": record.published,
+                "warning": record.summary if record.sensitive or record.summary else "",
+            }
+        )
+    return posts
 
 
 async def front_page(request: web.Request) -> web.Response:
-    """Serve `/`: the co-op's name, handle and how members log in, in French or English."""
+    """Serve `/`: the co-op's public profile, in French or English."""
     instance = request.app[INSTANCE]
-    group = await request.app[FEDERATION].group_actor()
-    accept = request.headers.get("Accept-Language", instance.config.language)
-    lang = "fr" if accept.lower().startswith("fr") else "en"
-    text = TEXT[lang]
-    count = await AccountRepository(instance.db).count("active")
-    page = PAGE.format(
-        lang=lang,
-        name=html.escape(instance.config.name),
-        intro=html.escape(text["intro"]),
-        group=html.escape(group.acct),
-        members=html.escape(text["members"].format(count=count)),
-        apps=html.escape(text["apps"].format(url=instance.config.base_url)),
+    federation = request.app[FEDERATION]
+    group = await federation.group_actor()
+    stored = await ActorRepository(instance.db).get(group.id or 0) or group
+    rides = RideService.of(federation)
+    presenter = RidePresenter(BookingService.of(rides), None)
+    open_rides = (await rides.rides.live(local=True))[:SHOWN]
+    proposals = [
+        p for p in await ProposalRepository(instance.db).recent("open", limit=50) if p.local
+    ]
+    return render(
+        request,
+        "coop.html",
+        group=group,
+        about=html_to_text(stored.summary or ""),
+        members=await AccountRepository(instance.db).count("active"),
+        partners=await active_partner_groups(federation),
+        posts=await _posts(request),
+        rides=[await presenter.ride(ride) for ride in open_rides],
+        proposals=proposals[:SHOWN],
+        base_url=instance.config.base_url,
     )
-    return web.Response(text=page, content_type="text/html")
 
 
 def setup(app: web.Application) -> None:
     """Add the front page."""
-    app.router.add_get("/", front_page)
+    app.router.add_get("/", with_pages(front_page))

@@ -1,5 +1,6 @@
 """Joining a co-op: apply, be approved or refused, come by invitation, leave, change roles."""
 
+import re
 from typing import Any
 
 from tests.api.conftest import PASSWORD, ApiApp, TokenFor, bearer
@@ -124,15 +125,24 @@ async def test_the_join_page_applies_and_speaks_french(api_app: ApiApp) -> None:
     page = await api_app.client.get("/join", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
     assert page.status == 200
     assert "Rejoindre" in await page.text()
+    # The form carries the CSRF token of the cookie the page set (tests/web covers refusals).
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+    assert token
     response = await api_app.client.post(
         "/join",
-        data={"username": "paul", "password": "a long password", "motivation": "Je livre du pain"},
+        data={
+            "csrf_token": token.group(1),
+            "username": "paul",
+            "password": "a long password",
+            "motivation": "Je livre du pain",
+        },
         headers={"Accept-Language": "fr"},
     )
     assert response.status == 200
     assert "examiner votre candidature" in await response.text()
     response = await api_app.client.post(
-        "/join", data={"username": "paul", "password": "a long password"}
+        "/join",
+        data={"csrf_token": token.group(1), "username": "paul", "password": "a long password"},
     )
     assert response.status == 409  # the name is taken: said on the page, nothing changes
     assert 'role="alert"' in await response.text()

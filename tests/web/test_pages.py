@@ -2,11 +2,9 @@
 
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from multidict import MultiDict
-from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from fedicoop.accounts.service import add_account
 from fedicoop.governance import membership
@@ -15,37 +13,8 @@ from fedicoop.rides.service import RideService
 from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRepository
 from fedicoop.web.pages.proposals import ballot_from_form
-from tests.activitypub.remote import Coop, start_coop
-
-ADMIN_PASSWORD = "correct horse battery staple"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-async def coop(
-    tmp_path: Path,
-    database_url: str,
-    aiohttp_server: AiohttpServer,
-    aiohttp_client: AiohttpClient,
-) -> Coop:
-    return await start_coop(tmp_path / "coop", database_url, aiohttp_server, aiohttp_client)
-
-
-async def csrf(coop: Coop, path: str = "/app/login") -> str:
-    response = await coop.client.get(path)
-    match = TOKEN.search(await response.text())
-    assert match, "the page has no CSRF token"
-    return match.group(1)
-
-
-async def log_in(coop: Coop, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:
-    token = await csrf(coop)
-    response = await coop.client.post(
-        "/app/login",
-        data={"csrf_token": token, "username": username, "password": password, "next": "/app/"},
-        allow_redirects=False,
-    )
-    assert response.status == 303, await response.text()
+from tests.activitypub.remote import Coop
+from tests.web.pages import ADMIN_PASSWORD, TOKEN, csrf, log_in
 
 
 async def test_login_page_speaks_the_browsers_language_and_switches(coop: Coop) -> None:

@@ -3,7 +3,8 @@
 A sub-application with its own middleware: it reads the language, the session and the CSRF
 cookie once, refuses a POST without a valid CSRF token, and turns the exception family into
 HTML pages (the parent's middleware would answer JSON). Business rules stay in the services;
-the handlers here only read forms, call them and render.
+the handlers here only read forms, call them and render. The public pages outside /app (the
+front page, /join) run through the same middleware with `with_pages`.
 """
 
 from urllib.parse import quote
@@ -12,7 +13,16 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from fedicoop.errors import FedicoopError, Forbidden, NotAuthorized
-from fedicoop.web.pages import admin, login, proposals, ride_forms, rides
+from fedicoop.web.pages import (
+    admin,
+    admin_coop,
+    login,
+    my_data,
+    proposals,
+    ride_alerts,
+    ride_forms,
+    rides,
+)
 from fedicoop.web.pages.i18n import LANG_COOKIE, Translator, negotiate
 from fedicoop.web.pages.rendering import (
     PAGE_STATE,
@@ -62,6 +72,9 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = see_other(f"{PREFIX}/login?next={quote(target, safe='')}")
     except web.HTTPNotFound:
         response = render(request, "error.html", status=404, message=t_not_found(request))
+    except web.HTTPRequestEntityTooLarge:
+        message = Translator(request[PAGE_STATE].lang)("too_large")
+        response = render(request, "error.html", status=413, message=message)
     except FedicoopError as error:
         response = render(request, "error.html", status=error.status, message=error.message)
         retry_after = getattr(error, "retry_after", None)
@@ -82,6 +95,16 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
+def with_pages(handler: Handler) -> Handler:
+    """Serve a public page outside /app (the front page, /join) the way the pages are served."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        return await pages_middleware(request, handler)
+
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
 def t_not_found(request: web.Request) -> str:
     """Say "no such page" in the page's language."""
     return Translator(request[PAGE_STATE].lang)("not_found")
@@ -91,6 +114,6 @@ def setup(app: web.Application) -> None:
     """Mount the pages under /app."""
     pages = web.Application(middlewares=[pages_middleware])
     pages.router.add_get("/assets/{name}", asset)
-    for module in (login, rides, ride_forms, proposals, admin):
+    for module in (login, rides, ride_forms, ride_alerts, proposals, admin, admin_coop, my_data):
         module.routes(pages)
     app.add_subapp(PREFIX, pages)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from fedicoop.web.pages.error_words import in_french
 from fedicoop.web.pages.messages import MESSAGES
 
 LANGUAGES = ("en", "fr")
@@ -59,6 +60,10 @@ class Translator:
             raise KeyError(f"no message {key!r}")  # caught by the tests, never shown
         text = entry[LANGUAGES.index(self.lang)]
         return text.format(**values) if values else text
+
+    def error(self, message: str) -> str:
+        """Return a service's error message in this language when we know it, else as is."""
+        return in_french(message) if self.lang == "fr" else message
 
     def has(self, key: str) -> bool:
         """Return whether a message exists (for words made from data, like a status)."""

@@ -3,6 +3,8 @@
 Fields in braces are filled in by `Translator`; the texts are plain (templates escape them).
 """
 
+from fedicoop.web.pages.messages_more import MORE_MESSAGES
+
 MESSAGES: dict[str, tuple[str, str]] = {
     # layout
     "skip": ("Skip to content", "Aller au contenu"),
@@ -253,3 +255,5 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "make_member": ("Make member", "Repasser membre"),
     "remove": ("Remove", "Retirer"),
 }
+
+MESSAGES.update(MORE_MESSAGES)

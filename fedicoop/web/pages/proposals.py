@@ -12,10 +12,12 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from fedicoop import clock
+from fedicoop.activitypub.fetch import FetchError
 from fedicoop.api.governance_routes import render as proposal_entity
 from fedicoop.coops.partnership import active_partner_groups
-from fedicoop.errors import Invalid, NotFound
+from fedicoop.errors import FedicoopError, Invalid, NotFound, Unavailable
 from fedicoop.governance.service import GovernanceService, handle_of
+from fedicoop.governance.verify import Report, verify_proposal
 from fedicoop.web.pages.fields import local_time
 from fedicoop.web.pages.i18n import Translator
 from fedicoop.web.pages.rendering import (
@@ -43,6 +45,15 @@ def _id(request: web.Request) -> int:
     if not text.isdigit() or len(text) > 19:
         raise NotFound("no such proposal")
     return int(text)
+
+
+def bar_width(value: object, tally: dict[str, object]) -> int:
+    """Return a bar's width in steps of 5 %, against the option with the most (0–100)."""
+    numbers = [float(v) for v in tally.values() if isinstance(v, int | float)]
+    most = max([*numbers, 0.0])
+    if most <= 0 or not isinstance(value, int | float):
+        return 0
+    return round(20 * float(value) / most) * 5
 
 
 def ballot_from_form(kind: str, option_ids: list[str], form: MultiMapping[Any]) -> dict[str, Any]:
@@ -86,7 +97,11 @@ async def list_page(request: web.Request) -> web.Response:
 
 
 async def _proposal_page(
-    request: web.Request, member: Member, *, error: Invalid | None = None
+    request: web.Request,
+    member: Member,
+    *,
+    error: Invalid | None = None,
+    report: Report | None = None,
 ) -> web.Response:
     service = _service(request)
     proposal = await service.get(_id(request))
@@ -104,6 +119,8 @@ async def _proposal_page(
         proposal=entity,
         can_vote=entity["status"] == "open" and group.uri in proposal.coops,
         error=error,
+        report=report,
+        bar=bar_width,
         done=done if done in DONE else None,
     )
 
@@ -139,6 +156,29 @@ async def close(request: web.Request) -> web.Response:
     proposal = await service.get(_id(request))
     await service.close(proposal, outcome=outcome, by=admin.actor)
     return see_other(f"{PREFIX}/proposals/{proposal.id}?done=closed")
+
+
+async def verify(request: web.Request) -> web.Response:
+    """POST /app/proposals/{id}/verify: recount a closed proposal from what was published.
+
+    On demand, not on every view: it fetches the proposal, every co-op's signed roster and
+    every signed ballot, from the host as any outsider would (our fetcher, signed fetches).
+    """
+    member = require_member(request)
+    proposal = await _service(request).get(_id(request))
+    fetcher = federation_of(request).fetcher
+
+    async def fetch(url: str) -> dict[str, Any]:
+        try:
+            return (await fetcher.get_activity(url)).data
+        except FetchError as error:
+            raise Unavailable(f"cannot fetch {url}: {error}") from error
+
+    try:
+        report = await verify_proposal(proposal.uri, fetch)
+    except FedicoopError as error:  # unreachable host, a document that is not JSON-LD…
+        report = Report(proposal.uri, problems=[error.message])
+    return await _proposal_page(request, member, report=report)
 
 
 async def _new_form(
@@ -199,3 +239,4 @@ def routes(app: web.Application) -> None:
     app.router.add_get(r"/proposals/{id:\d+}", proposal_page)
     app.router.add_post(r"/proposals/{id:\d+}/vote", vote)
     app.router.add_post(r"/proposals/{id:\d+}/close", close)
+    app.router.add_post(r"/proposals/{id:\d+}/verify", verify)

@@ -104,6 +104,7 @@ async def search_page(request: web.Request) -> web.Response:
     places = await _places(request, query, pick_first=True)
     results: list[dict[str, Any]] | None = None
     error: Invalid | None = None
+    save: dict[str, str] | None = None  # what the "alert me" form keeps of this search
     if all(p.chosen is not None for p in places):
         try:
             departure = local_time(query, "departure", required=False)
@@ -118,6 +119,15 @@ async def search_page(request: web.Request) -> web.Response:
             found = await rides.search(parse_search(params), SEARCH_LIMIT)
             presenter = RidePresenter(BookingService.of(rides), member.actor)
             results = [await presenter.found(f) for f in found]
+            save = {
+                "origin": places[0].point,
+                "destination": places[1].point,
+                "origin_label": places[0].chosen.label if places[0].chosen else "",
+                "destination_label": places[1].chosen.label if places[1].chosen else "",
+                "departure": departure.isoformat() if departure else "",
+                "seats": str(params["seats"]),
+                "role": str(params["role"]),
+            }
         except Invalid as error_found:
             error = error_found
     values = {k: str(v) for k, v in query.items()}
@@ -128,6 +138,7 @@ async def search_page(request: web.Request) -> web.Response:
         values=values,
         places=places,
         results=results,
+        save=save,
         error=error,
     )
 

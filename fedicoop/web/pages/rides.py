@@ -4,8 +4,10 @@ from typing import Any
 
 from aiohttp import web
 
-from fedicoop.api.rides_entities import RidePresenter
+from fedicoop import clock
+from fedicoop.api.rides_entities import RidePresenter, party
 from fedicoop.errors import Invalid, NotFound
+from fedicoop.rides.booking import BookingStatus
 from fedicoop.rides.bookings import BookingService
 from fedicoop.rides.model import RideStatus
 from fedicoop.rides.service import RideService
@@ -20,7 +22,18 @@ from fedicoop.web.pages.rendering import (
 from fedicoop.web.pages.sessions import Member
 
 # What a page may say after a redirect (?done=...): only these, never text from the URL.
-DONE = ("published", "booked", "accepted", "rejected", "cancelled", "ride_cancelled", "sent")
+DONE = (
+    "published",
+    "booked",
+    "accepted",
+    "rejected",
+    "cancelled",
+    "ride_cancelled",
+    "sent",
+    "completed",
+    "no_show",
+    "reviewed",
+)
 BOOKING_ACTIONS = ("accept", "reject", "cancel")
 BOOKABLE = (RideStatus.OPEN, RideStatus.FULL)
 
@@ -140,6 +153,16 @@ async def _booking_page(
     booking = await bookings.get_for(member.actor, _id(request))
     presenter = RidePresenter(bookings, member.actor)
     thread = await bookings.messages(member.actor, booking.id)
+    ride = await bookings.rides.get(booking.ride_id)
+    occurrence = ride.occurrence(booking.day)
+    left = occurrence is None or occurrence.departure <= clock.now()
+    other_id = booking.driver_id if member.actor.id == booking.rider_id else booking.rider_id
+    reviews = [
+        review
+        for subject in (booking.rider_id, booking.driver_id)
+        for review in await bookings.bookings.reviews_of(subject)
+        if review.booking_id == booking.id
+    ]
     return render(
         request,
         "booking.html",
@@ -149,6 +172,11 @@ async def _booking_page(
         booking=await presenter.booking(booking),
         messages=[await presenter.message(m) for m in thread],
         me=member.actor.id,
+        can_finish=booking.status is BookingStatus.ACCEPTED and left,
+        can_review=booking.status is BookingStatus.COMPLETED
+        and not any(r.author_id == member.actor.id for r in reviews),
+        other=party(await presenter.actor(other_id)),
+        reviews=[await presenter.review(r) for r in reviews],
     )
 
 
@@ -170,6 +198,35 @@ async def post_message(request: web.Request) -> web.Response:
     return see_other(f"{PREFIX}/bookings/{_id(request)}?done=sent")
 
 
+async def finish(request: web.Request) -> web.Response:
+    """POST /app/bookings/{id}/finish {happened}: the trip took place, or it did not."""
+    member = require_member(request)
+    _, bookings = _services(request)
+    form = await request.post()
+    happened = form.get("happened") == "yes"
+    await bookings.finish(member.actor, _id(request), happened=happened)
+    return see_other(
+        f"{PREFIX}/bookings/{_id(request)}?done={'completed' if happened else 'no_show'}"
+    )
+
+
+async def review(request: web.Request) -> web.Response:
+    """POST /app/bookings/{id}/review {rating, text}: after a completed trip, once."""
+    member = require_member(request)
+    _, bookings = _services(request)
+    form = await request.post()
+    rating = str(form.get("rating", "") or "")
+    body = {
+        "rating": int(rating) if rating.isdigit() and len(rating) < 3 else rating,
+        "text": str(form.get("text", "") or ""),
+    }
+    try:
+        await bookings.review(member.actor, _id(request), body)
+    except Invalid as error:
+        return await _booking_page(request, member, error=error)
+    return see_other(f"{PREFIX}/bookings/{_id(request)}?done=reviewed")
+
+
 def routes(app: web.Application) -> None:
     """Add the ride and booking routes."""
     app.router.add_get("/rides", my_rides)
@@ -178,5 +235,7 @@ def routes(app: web.Application) -> None:
     app.router.add_post(r"/rides/{id:\d+}/cancel", cancel_ride)
     app.router.add_get(r"/bookings/{id:\d+}", booking_page)
     app.router.add_post(r"/bookings/{id:\d+}/messages", post_message)
+    app.router.add_post(r"/bookings/{id:\d+}/finish", finish)
+    app.router.add_post(r"/bookings/{id:\d+}/review", review)
     for action in BOOKING_ACTIONS:
         app.router.add_post(rf"/bookings/{{id:\d+}}/{action}", _booking_action(action))

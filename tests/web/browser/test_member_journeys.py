@@ -3,15 +3,21 @@
 A rider of A (Vélo Lyon) finds and books a ride a driver of B (Covoit Grenoble) offered from
 B's pages, and the driver accepts it from B's pages; a member of A votes on a proposal B
 opened with A, and B's page shows the tally per co-op; A's admin approves an applicant, who
-can then log in. Every page visited passes the accessibility and phone-width checks, and
-the main pages are photographed in English and in French.
+can then log in; an admin blocks a server, invites, and has a closed vote recounted; a
+member saves a search and downloads her archive. Every page visited passes the
+accessibility and phone-width checks, and the main pages, the public profile and /join are
+photographed in English and in French.
 """
 
-from datetime import datetime, timedelta
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page
 
+from tests.servers import fedicoop
 from tests.web.browser.conftest import (
     PASSWORD,
     Coop,
@@ -22,6 +28,16 @@ from tests.web.browser.conftest import (
 )
 
 pytestmark = [pytest.mark.federation, pytest.mark.timeout(600)]
+
+
+def write(directory: Path, sql: str, *args: Any) -> None:
+    """Change a running instance's SQLite database from a test (what time would do)."""
+    connection = sqlite3.connect(directory / "fedicoop.db", timeout=10)
+    try:
+        connection.execute(sql, args)
+        connection.commit()
+    finally:
+        connection.close()
 
 
 def local_departure(days: int = 3) -> str:
@@ -175,6 +191,134 @@ def test_an_admin_approves_an_application_and_the_new_member_logs_in(
     assert "Hello noor" in applicant.content()
 
 
+def test_admin_pages_alerts_my_data_and_a_verified_count(
+    browser: Browser, network: dict[str, Coop]
+) -> None:
+    a, b = network["a"], network["b"]
+    admin = new_context(browser).new_page()
+    log_in(admin, a, "admin", a.admin_password)
+    # The partnership with B is listed as active
+    admin.goto(f"{a.base_url}/app/admin/partners")
+    card = admin.locator(".card", has_text=b.handle)
+    assert "partner" in card.inner_text()
+    check_page(admin, "admin-partners")
+    # An admin blocks a server from the moderation page
+    admin.goto(f"{a.base_url}/app/admin/moderation")
+    admin.locator("#domain").fill("spam.example")
+    admin.locator("#block-reason").fill("advertising")
+    admin.get_by_role("button", name="Block", exact=True).click()
+    admin.wait_for_url("**?done=blocked")
+    assert admin.locator(".card h3", has_text="spam.example").count() == 1
+    check_page(admin, "admin-moderation")
+    # and makes an invitation link
+    admin.goto(f"{a.base_url}/app/admin/settings")
+    admin.get_by_role("button", name="Make an invitation link").click()
+    admin.wait_for_url("**?done=invited")
+    assert "/join?invite=" in admin.content()
+    check_page(admin, "admin-settings")
+
+    # A proposal voted, closed, then recounted from what A published
+    admin.goto(f"{a.base_url}/app/proposals/new")
+    admin.locator("#title").fill("New bike racks?")
+    admin.locator("#body").fill("Two racks in the courtyard.")
+    admin.locator("#kind").select_option("single")
+    admin.locator("#options").fill("Yes\nNo")
+    admin.get_by_role("button", name="Open the proposal").click()
+    admin.wait_for_url("**/app/proposals/*?done=opened")
+    admin.get_by_label("Yes").check()
+    admin.get_by_role("button", name="Vote", exact=True).click()
+    admin.wait_for_url("**?done=voted")
+    admin.get_by_role("button", name="Close and count").click()
+    admin.wait_for_url("**?done=closed")
+    assert admin.locator(".bar.w100").count() >= 1
+    admin.get_by_role("button", name="Check the count now").click()
+    admin.wait_for_load_state("load")
+    assert "Verified: every signature is valid" in admin.content()
+    check_page(admin, "proposal-verified")
+
+    # A member saves a search from the search page, then reads her data page
+    rider = new_context(browser, "fr").new_page()
+    log_in(rider, a, "rita")
+    rider.goto(f"{a.base_url}/app/rides/search?origin=Annecy&destination=Chamb%C3%A9ry")
+    rider.get_by_role("button", name="Enregistrer cette recherche").click()
+    rider.wait_for_url("**/app/rides/alerts?done=saved")
+    assert "Annecy" in rider.locator(".card", has_text="Annecy").first.inner_text()
+    check_page(rider, "ride-alerts")
+    rider.goto(f"{a.base_url}/app/account")
+    with rider.expect_download() as download:
+        rider.get_by_role("button", name="Télécharger mon archive").click()
+    assert download.value.suggested_filename.startswith("archive-")
+    check_page(rider, "account")
+
+
+def test_after_a_trip_the_rider_and_driver_review_and_members_leave(
+    browser: Browser, network: dict[str, Coop]
+) -> None:
+    a = network["a"]
+    for username in ("paul", "leo", "lea"):
+        fedicoop("user", "add", str(a.directory), username, "--password", PASSWORD)
+    # Given paul offers a ride on A, rita books it and paul accepts
+    driver = new_context(browser).new_page()
+    log_in(driver, a, "paul")
+    driver.goto(f"{a.base_url}/app/rides/new")
+    driver.locator("#origin").fill("Annecy")
+    driver.locator("#destination").fill("Chambéry")
+    driver.locator("#departure").fill(local_departure(2))
+    driver.get_by_role("button", name="Find the places").click()
+    driver.get_by_role("button", name="Publish").click()
+    driver.wait_for_url("**/app/rides/*?done=published")
+    ride_id = driver.url.split("/app/rides/")[1].split("?")[0]
+    rider = new_context(browser, "fr").new_page()
+    log_in(rider, a, "rita")
+    rider.goto(f"{a.base_url}/app/rides/{ride_id}")
+    rider.locator("#message").fill("Pour Chambéry")
+    rider.get_by_role("button", name="Demander ces places").click()
+    rider.wait_for_url("**/app/rides?done=booked")
+    driver.goto(f"{a.base_url}/app/rides")
+    driver.locator(".card", has_text="Pour Chambéry").get_by_role("button", name="Accept").click()
+    driver.wait_for_url("**?done=accepted")
+    # And the trip has left (as if the day had come)
+    left = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    write(a.directory, "UPDATE ride_occurrences SET departure = ? WHERE ride_id = ?", left, ride_id)
+    # When rita says the trip happened, and reviews paul
+    rider.goto(f"{a.base_url}/app/rides")
+    rider.locator(".card", has_text="Pour Chambéry").get_by_role("link", name="Messages").click()
+    booking_url = rider.url
+    rider.get_by_role("button", name="Oui, nous avons voyagé").click()
+    rider.wait_for_url("**?done=completed")
+    check_page(rider, "booking-review")
+    rider.get_by_label("5 sur 5 : très bien").check()
+    rider.locator("#review-text").fill("Ponctuel et sympathique.")
+    rider.get_by_role("button", name="Envoyer l'évaluation").click()
+    rider.wait_for_url("**?done=reviewed")
+    assert "Ponctuel et sympathique." in rider.content()
+    check_page(rider, "booking-reviewed")
+    # Then paul sees the trip completed, her review, and may review her in turn
+    driver.goto(booking_url)
+    assert "Ponctuel et sympathique." in driver.content()
+    assert "completed" in driver.locator(".card .status").first.inner_text()
+    check_page(driver, "booking-review")
+    driver.get_by_label("4 of 5: well").check()
+    driver.get_by_role("button", name="Send the review").click()
+    driver.wait_for_url("**?done=reviewed")
+    assert driver.get_by_role("button", name="Send the review").count() == 0
+    check_page(driver, "booking-reviewed")
+
+    # Members who leave confirm with their password and get a goodbye page, in each language
+    for username, lang, button in (
+        ("leo", "en", "Delete my account for good"),
+        ("lea", "fr", "Supprimer définitivement mon compte"),
+    ):
+        page = new_context(browser, lang).new_page()
+        log_in(page, a, username)
+        page.goto(f"{a.base_url}/app/account")
+        page.locator("#delete-password").fill(PASSWORD)
+        page.get_by_role("button", name=button).click()
+        page.wait_for_load_state("load")
+        assert page.locator("header nav ul").count() == 0  # logged out: no member menu
+        check_page(page, "account-deleted")
+
+
 MAIN_PAGES = (
     ("home", "/app/"),
     ("rides", "/app/rides"),
@@ -183,7 +327,13 @@ MAIN_PAGES = (
     ("proposals", "/app/proposals"),
     ("proposal-new", "/app/proposals/new"),
     ("admin-members", "/app/admin/members"),
+    ("admin-partners", "/app/admin/partners"),
+    ("admin-moderation", "/app/admin/moderation"),
+    ("admin-settings", "/app/admin/settings"),
+    ("ride-alerts", "/app/rides/alerts"),
+    ("account", "/app/account"),
 )
+PUBLIC_PAGES = (("coop", "/"), ("join", "/join"))
 
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
@@ -192,6 +342,10 @@ def test_the_main_pages_in_both_languages(
 ) -> None:
     a = network["a"]
     page: Page = new_context(browser, lang).new_page()
+    for name, path in PUBLIC_PAGES:
+        page.goto(f"{a.base_url}{path}")
+        assert page.evaluate("document.documentElement.lang") == lang
+        check_page(page, name)
     page.goto(f"{a.base_url}/app/login")
     assert page.evaluate("document.documentElement.lang") == lang
     check_page(page, "login")
