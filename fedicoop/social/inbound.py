@@ -16,6 +16,7 @@ from fedicoop.activitypub.sanitize import html_to_text
 from fedicoop.errors import FedicoopError, Forbidden
 from fedicoop.social import group, polls, timelines
 from fedicoop.social.notes import NOTE_TYPES, note_from_as
+from fedicoop.social.remote_media import store_remote_attachments
 from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.database import Executor
@@ -243,6 +244,8 @@ async def on_create(federation: Federation, inbound: Inbound) -> None:
             record = await objects.by_uri(parsed.id)  # a concurrent copy won the insert
             if record is None:
                 raise
+        else:
+            await store_remote_attachments(db, parsed, sender.id, record.id)
         mentioned = await _index_mentions(federation, record.id, parsed, sender)
         followers = inbound.memo.get(("followers", sender.uri))
         known = None
@@ -480,6 +483,7 @@ async def fetch_and_store(federation: Federation, uri: str) -> Any:
         record = await objects.insert(note_from_as(parsed, document.data, author))
     except FedicoopError:
         return await objects.by_uri(uri)
+    await store_remote_attachments(federation.instance.db, parsed, author.id, record.id)
     if parsed.type == "Question":
         # A poll found by URL (search, a boost, a reply's parent) must still be votable.
         await polls.store_remote_question(federation.instance.db, author, document.data)
