@@ -104,7 +104,7 @@ class Presenter:
         last_at = last.get(actor.id)
         return {
             "id": str(actor.id),
-            "username": actor.username or "",
+            "username": actor.handle_name,
             "acct": acct_of(actor),
             "display_name": actor.display_name or "",
             "locked": actor.locked,
@@ -201,7 +201,7 @@ class Presenter:
                 "mentions": [
                     {
                         "id": str(a.id),
-                        "username": a.username,
+                        "username": a.handle_name,
                         "url": a.url or a.uri,
                         "acct": acct_of(a),
                     }

@@ -1,8 +1,10 @@
 """Repository of actors: local members, the co-op Group, the instance actor, remote actors."""
 
 import json
+import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from fedicoop import clock
 from fedicoop.ids import new_id
@@ -46,9 +48,21 @@ class ActorRecord:
     updated_at: str = ""
 
     @property
+    def handle_name(self) -> str:
+        """Return the username, or for an actor without one a name taken from its id.
+
+        `preferredUsername` is optional in ActivityPub (fediverse-pasture's test actors have
+        none); clients still need something readable rather than "None".
+        """
+        if self.username:
+            return self.username
+        tail = urlsplit(self.uri).path.rstrip("/").rsplit("/", 1)[-1]
+        return re.sub(r"[^A-Za-z0-9_.-]", "", tail)[:64] or "actor"
+
+    @property
     def acct(self) -> str:
         """Return user@host, the handle WebFinger resolves."""
-        return f"{self.username}@{self.domain}"
+        return f"{self.handle_name}@{self.domain}"
 
     @property
     def delivery_inbox(self) -> str | None:

@@ -130,12 +130,6 @@ def follow_and_message(coop: Coop, pasture: Pasture, name: str) -> None:
     assert actor in (account.get("uri"), account["url"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known bug, see docs/interop.md: an actor without preferredUsername is shown as "
-    "None@host (ActorRecord.acct and the account entity, outside this suite's remit)",
-)
 def test_actor_without_preferred_username_gets_a_readable_handle(
     coop: Coop, pasture: Pasture
 ) -> None:
@@ -146,7 +140,7 @@ def test_actor_without_preferred_username_gets_a_readable_handle(
     account = next(
         n["account"] for n in notifications if n["account"]["url"] == pasture.actor_id("dean")
     )
-    assert account["username"] and not account["acct"].startswith("None@")
+    assert account["username"] == "dean" and account["acct"].startswith("dean@"), account
 
 
 def test_unsigned_post_to_a_pasture_inbox_that_demands_signatures_is_refused(
