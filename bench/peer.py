@@ -7,6 +7,7 @@ signature it receives against the sender's published key before counting the act
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import uuid
@@ -142,6 +143,13 @@ class Peer:
                 "to": [PUBLIC],
             },
         }
+
+    async def send_until_accepted(self, inbox: str, activity: dict[str, Any]) -> None:
+        """Send until the server answers 202, as a server retries a delivery."""
+        while True:
+            if await self.send(inbox, activity) == 202:
+                return
+            await asyncio.sleep(0.2)
 
     async def send(self, inbox: str, activity: dict[str, Any]) -> int:
         """POST a signed activity; return the status (0 when the server did not answer)."""

@@ -5,6 +5,7 @@ import copy
 import logging
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +41,22 @@ class Role(StrEnum):
     ALL = "all"  # the one process of an instance: web requests, inbox, delivery, maintenance
     WEB = "web"  # one of several: web requests only
     WORKER = "worker"  # one of several: inbox processing, delivery, maintenance (one leads)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An activity we send, with where it goes worked out (see `Federation.prepare`)."""
+
+    activity: dict[str, Any]
+    signer: ActorRecord
+    body: str
+    remote_inboxes: set[str]
+    local: bool  # local recipients too: handed to our own inbox
+
+    @property
+    def uri(self) -> str:
+        """Return the activity's id."""
+        return str(self.activity["id"])
 
 
 class Federation:
@@ -189,7 +206,36 @@ class Federation:
         store: bool = True,
     ) -> str:
         """Store an activity we send and queue it for every addressed inbox (local ones too)."""
-        body = dumps(activity)
+        outgoing = await self.prepare(activity, signer, extra_recipients=extra_recipients)
+        async with self.instance.db.unit_of_work():
+            await self.send_prepared(outgoing, store=store)
+        self.wake_senders()
+        return outgoing.uri
+
+    async def prepare(
+        self,
+        activity: dict[str, Any],
+        signer: ActorRecord,
+        *,
+        extra_recipients: Iterable[ActorRecord] = (),
+    ) -> "Outgoing":
+        """Work out where an activity goes (this may fetch recipients: do it outside writes)."""
+        remote_inboxes, local_actor_ids = await self.recipients(activity, signer)
+        for actor in extra_recipients:
+            if actor.local:
+                local_actor_ids.add(actor.id)
+            elif actor.delivery_inbox:
+                remote_inboxes.add(actor.delivery_inbox)
+        local = bool(local_actor_ids - {signer.id}) or self._addresses_local_followers(
+            activity, signer
+        )
+        return Outgoing(activity, signer, dumps(activity), remote_inboxes, local)
+
+    async def send_prepared(self, outgoing: "Outgoing", *, store: bool = True) -> None:
+        """Store and queue a prepared activity: database writes only, so that the caller can
+        make them one transaction with the change the activity tells of (a crash between a
+        post and its deliveries would leave a post nobody else ever sees)."""
+        activity, signer = outgoing.activity, outgoing.signer
         if store:
             await ObjectRepository(self.instance.db).insert_activity(
                 ActivityRecord(
@@ -198,19 +244,17 @@ class Federation:
                     actor_uri=signer.uri,
                     object_uri=id_of(activity.get("object")),
                     local=True,
-                    raw=body,
+                    raw=outgoing.body,
                 )
             )
-        remote_inboxes, local_actor_ids = await self.recipients(activity, signer)
-        for actor in extra_recipients:
-            if actor.local:
-                local_actor_ids.add(actor.id)
-            elif actor.delivery_inbox:
-                remote_inboxes.add(actor.delivery_inbox)
-        await self.deliverer.enqueue(activity["id"], body, signer, remote_inboxes)
-        if local_actor_ids - {signer.id} or self._addresses_local_followers(activity, signer):
-            await self.deliver_locally(activity["id"], signer.uri, body)
-        return str(activity["id"])
+        await self.deliverer.enqueue(outgoing.uri, outgoing.body, signer, outgoing.remote_inboxes)
+        if outgoing.local:
+            await self.deliver_locally(outgoing.uri, signer.uri, outgoing.body)
+
+    def wake_senders(self) -> None:
+        """Wake the delivery and inbox loops (after a commit that queued work for them)."""
+        self.deliverer.wakeup.set()
+        self.processor.wakeup.set()
 
     def _addresses_local_followers(self, activity: dict[str, Any], signer: ActorRecord) -> bool:
         targets = {*as_list(activity.get("to")), *as_list(activity.get("cc"))}

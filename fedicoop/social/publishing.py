@@ -220,21 +220,25 @@ async def post_note(
         audience=note.get("audience"),
         addressed=tuple(dict.fromkeys([*to, *cc])),
     )
-    async with instance.db.transaction() as tx:
+    body = {key: value for key, value in note.items() if key != "@context"}
+    create = _activity(federation, "Create", author, body, to=to, cc=cc, published=published)
+    if note.get("audience"):
+        create["audience"] = note["audience"]
+    outgoing = await federation.prepare(create, author)
+    # The post, its Create and the Create's deliveries commit together: a crash in between
+    # must not leave a post that no follower ever receives.
+    async with instance.db.unit_of_work() as tx:
         stored = await ObjectRepository(tx).insert(record)
         await _index(tx, stored.id, mentions, find_hashtags(text))
         if opened is not None:
             await PollRepository(tx).put(opened)
         await _attach_media(tx, stored.id, author, media)
         await timelines.fan_out_status(tx, author, stored)
+        await federation.send_prepared(outgoing)
+    federation.wake_senders()
     # Told after the commit, so a live client never hears of a row it cannot read yet.
     await timelines.stream_status(federation.streams, instance.db, stored)
-    body = {key: value for key, value in note.items() if key != "@context"}
-    create = _activity(federation, "Create", author, body, to=to, cc=cc, published=published)
-    if note.get("audience"):
-        create["audience"] = note["audience"]
-    activity_uri = await federation.publish(create, author)
-    return Posted(object=stored, activity_uri=activity_uri)
+    return Posted(object=stored, activity_uri=outgoing.uri)
 
 
 async def _index(
