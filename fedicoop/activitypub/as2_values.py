@@ -8,6 +8,7 @@ an odd shape: they return None or an empty list instead.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 __all__ = [
     "PUBLIC_ADDRESSES",
     "as_list",
+    "check_no_lone_surrogates",
     "first_str",
     "first_url",
     "id_of",
@@ -201,6 +203,12 @@ def origin_of(url: str) -> str:
 
 @functools.lru_cache(maxsize=8192)
 def _origin_of(url: str) -> str:
+    if "\\" in url:
+        # URL-parser differential: Python reads "http://victim.test\@attacker.test/x" as on
+        # attacker.test, browsers and WHATWG parsers as on victim.test. Such an id names no
+        # origin, so an attacker cannot publish objects that other software shows as a
+        # victim's (tests/security/test_inbox_forgery.py).
+        return ""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -237,3 +245,23 @@ def is_public(to: Any, cc: Any = None, *more: Any) -> bool:
             if id_of(item) in PUBLIC_ADDRESSES:
                 return True
     return False
+
+
+def check_no_lone_surrogates(raw: str | bytes, document: Any) -> None:
+    r"""Raise ValueError when a decoded JSON document holds a lone UTF-16 surrogate.
+
+    JSON's "\ud800" escape decodes to a code point no UTF-8 encoder accepts: such a string
+    used to reach sanitising, logging or the database and fail there with UnicodeEncodeError,
+    a 500 for any POST signed with a key whose actor document held one. Only a \uD800–\uDFFF
+    escape in the raw text can produce one, so documents without that escape skip the walk.
+    """
+    if isinstance(raw, bytes):
+        suspicious = b"\\ud" in raw or b"\\uD" in raw
+    else:
+        suspicious = "\\ud" in raw or "\\uD" in raw
+    if not suspicious:
+        return
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError("the document holds a lone UTF-16 surrogate (\\ud800-\\udfff)") from error

@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
+from fedicoop.activitypub.as2_values import check_no_lone_surrogates
 from fedicoop.activitypub.netguard import (
     AddressPolicy,
     AddressRefused,
@@ -138,6 +139,8 @@ def _parse_json_object(body: bytes) -> dict[str, Any]:
     """Parse a JSON object, refusing anything else."""
     try:
         data = json.loads(body)
+        # A lone "\ud800" in a fetched actor made the inbox answer 500 (tests/security).
+        check_no_lone_surrogates(body, data)
     except (ValueError, RecursionError) as exc:  # RecursionError: hostile [[[[…]]]] nesting
         raise FetchError(f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):

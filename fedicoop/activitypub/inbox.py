@@ -13,6 +13,7 @@ from typing import Any
 
 from fedicoop import clock
 from fedicoop.activitypub.as2 import id_of, origin_of
+from fedicoop.activitypub.as2_values import check_no_lone_surrogates
 from fedicoop.activitypub.resolver import Resolver
 from fedicoop.activitypub.signatures import (
     SignatureError,
@@ -70,13 +71,19 @@ def decode_activity(body: bytes | str) -> dict[str, Any]:
     """Parse the body as one JSON object with the fields every activity has."""
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, ValueError) as error:
+        # ValueError, not only JSONDecodeError: an integer literal past Python's 4,300-digit
+        # limit raises a bare ValueError, which was an unauthenticated 500 (tests/security).
         raise Invalid(f"body is not JSON: {error}") from error
     except RecursionError as error:
         # "[[[[…" nested 100,000 deep fits in the size limit and would crash the parser.
         raise Invalid("the activity is nested too deeply") from error
     if not isinstance(document, dict):
         raise Invalid("an activity must be a JSON object")
+    try:
+        check_no_lone_surrogates(body, document)
+    except ValueError as error:
+        raise Invalid(str(error)) from error
     # Each level of nesting opens a bracket, so a body with few brackets (strings included)
     # cannot nest deeply: counting them in C spares walking the document (most bodies).
     brackets = body.count("{") + body.count("[") if isinstance(body, str) else _brackets(body)

@@ -115,6 +115,16 @@ def _text(value: Any, name: str, limit: int) -> str:
     return value[:limit]
 
 
+def _time_text(value: str, name: str) -> str:
+    """Return a partner's AS2 time as stored text; Invalid when it is not one."""
+    try:
+        return clock.to_text(clock.from_text(value))
+    except (ValueError, OverflowError):
+        # A forged "closesAt": "" or "0001-01-01T00:00:00+01:00" raised past the error
+        # family (found by tests/activitypub/test_fuzz_converters.py); refuse it as invalid.
+        raise Invalid(f"{name} must be a date-time", field=name) from None
+
+
 def proposal_from_as(
     document: dict[str, Any], group: ActorRecord, *, local_id: int
 ) -> ProposalRecord:
@@ -143,7 +153,7 @@ def proposal_from_as(
     if not isinstance(closes, str):
         raise Invalid("a proposal needs a closing time", field="closes_at")
     published = document.get("published")
-    opened = clock.to_text(clock.from_text(published)) if isinstance(published, str) else ""
+    opened = _time_text(published, "published") if isinstance(published, str) else ""
     tallies = document.get("tallies")
     max_choices = document.get("maxChoices")
     max_score = document.get("maxScore", 5)
@@ -168,8 +178,8 @@ def proposal_from_as(
         secret=bool(document.get("secret")),
         hidden_results=bool(document.get("hiddenResults")),
         opened_at=opened or clock.now_text(),
-        closes_at=clock.to_text(clock.from_text(closes)),
-        closed_at=clock.to_text(clock.from_text(document["closed"]))
+        closes_at=_time_text(closes, "closes_at"),
+        closed_at=_time_text(document["closed"], "closed")
         if isinstance(document.get("closed"), str)
         else None,
         status="closed" if document.get("closed") else "open",

@@ -182,7 +182,8 @@ def _number(value: Any, name: str) -> float:
         raise Invalid(f"{name} must be a number", field=name)
     try:
         return float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
+        # OverflowError: a partner's 400-digit integer used to crash the inbox handler.
         raise Invalid(f"{name} must be a number", field=name) from None
 
 
@@ -224,7 +225,9 @@ def _time(value: Any, name: str) -> datetime:
         raise Invalid(f"{name} must be a date-time", field=name)
     try:
         return clock.from_text(value)
-    except ValueError:
+    except (ValueError, OverflowError):
+        # OverflowError: "0001-01-01T00:00:00+01:00" is before year 1 in UTC; a forged date
+        # must be refused as invalid, not crash the handler into retries.
         raise Invalid(f"{name} must be a date-time", field=name) from None
 
 
