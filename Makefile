@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 INSTANCE ?= var/dev
 PORT ?= 8080
 
-.PHONY: run test quick lint install clean-dev browser
+.PHONY: run test quick lint install clean-dev system-packages
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "fedicoop needs Python >= 3.11"'
@@ -30,11 +30,19 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check fedicoop tests bench
 	$(BIN)/mypy
 
-# The browser tests drive Debian's chromium by its path (never a browser download).
-browser:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+# Debian packages the tests drive as they are: chromium (browser tests, by its path, never a
+# browser download), nginx and caddy (the hosting templates, in front of real instances).
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing="$$missing nginx"; \
+	command -v caddy >/dev/null || missing="$$missing caddy"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
 
-test: lint browser
+test: lint system-packages
 	$(BIN)/pytest -ra
 
 quick: $(BIN)/.installed
