@@ -22,13 +22,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 
 from bench.common import (
     Progress,
     ServerProcess,
+    children_of,
     create_instance,
     free_port,
     machine_summary,
@@ -37,20 +37,6 @@ from bench.common import (
 from bench.peer import Peer
 
 PASSWORD = "chaos password long"
-
-
-def children_of(pid: int) -> list[int]:
-    """Return the pids whose parent is `pid` (the processes a supervising serve started)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 async def token(session: aiohttp.ClientSession, base: str) -> str:
@@ -89,11 +75,7 @@ async def run(args: argparse.Namespace) -> int:
         capture_output=True,
     )  # fmt: skip
     extra = ["--workers", str(args.workers)] if args.workers > 1 else []
-    server = ServerProcess(instance.directory, instance.port)
-    server.command = lambda: [  # type: ignore[method-assign]
-        sys.executable, "-m", "fedicoop", "serve", str(instance.directory),
-        "--port", str(instance.port), *extra,
-    ]  # fmt: skip
+    server = ServerProcess(instance.directory, instance.port, serve_args=extra)
     await asyncio.to_thread(server.start)
     peer = Peer(free_port())
     await peer.start()

@@ -178,7 +178,8 @@ class ServerProcess:
 
     directory: Path
     port: int
-    extra_args: Sequence[str] = ()
+    extra_args: Sequence[str] = ()  # for the Python interpreter (-X importtime…)
+    serve_args: Sequence[str] = ()  # for `fedicoop serve` (--workers 2…)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -202,6 +203,7 @@ class ServerProcess:
             str(self.directory),
             "--port",
             str(self.port),
+            *self.serve_args,
         ]
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
@@ -271,6 +273,31 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # Fields 14 and 15 of proc(5) (utime, stime) are the 12th and 13th after the name.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_of(pid: int) -> list[int]:
+    """Return the pids whose parent is `pid` (the processes a supervising serve started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """Return the CPU time of a process and of every process under it (serve --workers)."""
+    total = 0.0
+    for member in [pid, *children_of(pid)]:
+        try:
+            total += cpu_seconds(member) if member == pid else tree_cpu_seconds(member)
+        except OSError:
+            continue  # it exited meanwhile
+    return total
 
 
 def _cpu_model() -> str:

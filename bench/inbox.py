@@ -30,7 +30,6 @@ from bench.common import (
     Progress,
     ServerProcess,
     SignedRequest,
-    cpu_seconds,
     create_instance,
     generate_keys,
     load_average,
@@ -40,6 +39,7 @@ from bench.common import (
     percentile,
     run_async,
     sign_batch,
+    tree_cpu_seconds,
     wall,
 )
 from fedicoop import clock
@@ -236,7 +236,7 @@ async def post_all(
         if not await asyncio.to_thread(ready.acquire, True, 60):
             raise RuntimeError("a load generator did not start within 60 s")
     print(f"   posting {len(requests)} activities with {concurrency} connections ...", flush=True)
-    cpu_start, started = cpu_seconds(server.pid), time.monotonic()
+    cpu_start, started = tree_cpu_seconds(server.pid), time.monotonic()
     go.set()
     collected: list[LoadResult] = []
     last_posted, last_time = 0, time.monotonic()
@@ -257,7 +257,7 @@ async def post_all(
             )
         if time.monotonic() - started > time_limit + 90:
             raise RuntimeError("load generators did not finish in time")
-    seconds, server_cpu = time.monotonic() - started, cpu_seconds(server.pid) - cpu_start
+    seconds, server_cpu = time.monotonic() - started, tree_cpu_seconds(server.pid) - cpu_start
     for worker in workers:
         worker.join(timeout=10)
     return Posting(merge(collected), seconds, server_cpu)
@@ -340,14 +340,14 @@ async def run_level(
         progress=progress,
     )
     load = posting.load
-    cpu_posted, posted = cpu_seconds(server.pid), time.monotonic()
+    cpu_posted, posted = tree_cpu_seconds(server.pid), time.monotonic()
     errors = f", errors {dict(load.errors)}" if load.errors else ""
     print(f"   statuses {dict(load.statuses)}{errors}")
     if load.sample_refusal:
         print(f"   first refusal: {load.sample_refusal}")
 
     drained = await wait_processed(db, time_limit, progress)
-    cpu_drained, finished = cpu_seconds(server.pid), time.monotonic()
+    cpu_drained, finished = tree_cpu_seconds(server.pid), time.monotonic()
     processing = await processing_of(db, tag, load, drained)
     accepted = load.statuses[202]
     wall = max(load.last_end - load.first_start, 1e-9)
@@ -478,7 +478,8 @@ async def main(args: argparse.Namespace) -> int:
     print(f"machine: {await machine_summary()}")
     print(f"creating a --dev instance on {args.engine} ...", flush=True)
     bench = await create_instance(args.engine)
-    server = ServerProcess(bench.directory, bench.port)
+    serve_args = ("--workers", str(args.workers)) if args.workers > 1 else ()
+    server = ServerProcess(bench.directory, bench.port, serve_args=serve_args)
     db: Database | None = None
     try:
         print(f"generating {args.senders} sender keys ...", flush=True)
@@ -535,6 +536,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "~100/s here, to stay under two minutes)",
     )
     parser.add_argument("--senders", type=int, default=50, help="remote sender actors (50)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="web processes (`serve --workers N`, PostgreSQL; plus one worker)",
+    )
     parser.add_argument(
         "--concurrency",
         type=lambda text: [int(part) for part in text.split(",")],

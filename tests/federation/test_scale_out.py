@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
@@ -103,6 +104,7 @@ async def test_two_web_and_two_workers_lose_nothing_and_double_nothing(
     await web.TCPSite(runner, "127.0.0.1", peer.port).start()
     base = f"http://127.0.0.1:{port}"
     try:
+        alice = await asyncio.to_thread(ApiClient, base, "alice", PASSWORD)
         # And the peer follows alice
         follow = {
             "@context": "https://www.w3.org/ns/activitystreams",
@@ -114,14 +116,32 @@ async def test_two_web_and_two_workers_lose_nothing_and_double_nothing(
         assert await peer.send(f"{base}/inbox", follow) == 202
         await settled(pg_database, "SELECT count(*) FROM follows WHERE state = 'accepted'")
 
+        # And alice's app listens to the public stream (on whichever web process it lands)
+        heard: list[str] = []
+
+        async def listen() -> None:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(
+                    f"{base}/api/v1/streaming/public",
+                    headers={"Authorization": f"Bearer {alice.token}"},
+                    timeout=aiohttp.ClientTimeout(total=None, sock_read=120),
+                ) as stream,
+            ):
+                async for line in stream.content:
+                    if line.startswith(b"data:") and b"burst " in line:
+                        heard.append(line.decode())
+                        return
+
+        listening = asyncio.create_task(listen())
+        await asyncio.sleep(0.5)
+
         # When the peer sends a burst of posts while alice posts a burst of her own
         semaphore = asyncio.Semaphore(16)
 
         async def send(number: int) -> int:
             async with semaphore:
                 return await peer.send(f"{base}/inbox", note(peer, number))
-
-        alice = await asyncio.to_thread(ApiClient, base, "alice", PASSWORD)
 
         def post_all() -> list[int]:
             return [
@@ -157,6 +177,9 @@ async def test_two_web_and_two_workers_lose_nothing_and_double_nothing(
         assert len(counted) == OUTBOUND, f"{len(counted)} of {OUTBOUND} delivered"
         assert max(counted.values()) == 1, counted.most_common(3)
         assert await scalar(pg_database, "SELECT max(attempts) FROM deliveries") == 1
+        # And the streaming client heard the peer's posts, processed by a worker process
+        await asyncio.wait_for(listening, 30)
+        assert heard
 
         # When alice offers a ride through one web process
         day = (datetime.now(UTC) + timedelta(days=3)).date()
