@@ -49,6 +49,12 @@ def slugify(name: str) -> str:
     return slug[:30] or "coop"
 
 
+# Requests per 5 minutes, as Mastodon allows per account and per address on its API.
+RATE_LIMIT_DEFAULTS = {"api": 300, "ip": 1500, "inbox": 10_000}
+# --dev instances are local test networks: hundreds of requests a second from one address.
+DEV_RATE_FACTOR = 100
+
+
 @dataclass
 class InstanceConfig:
     """Everything an instance needs to start, as stored in DIR/fedicoop.toml."""
@@ -69,6 +75,19 @@ class InstanceConfig:
     geocoder: str = "gazetteer"
     # Days after a trip when its exact pickup, drop-off and route are erased for good.
     ride_exact_retention_days: int = 30
+    # Requests per 5 minutes (None: the default; --dev multiplies defaults by DEV_RATE_FACTOR).
+    api_rate_limit: int | None = None  # client API and OAuth, per access token (account)
+    ip_rate_limit: int | None = None  # client API and OAuth, per client address
+    inbox_rate_limit: int | None = None  # inbox POSTs, per client address
+    # Proxies whose X-Forwarded-For names the client (nginx, Caddy in front of the server).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+
+    def rate_limit(self, kind: str) -> int:
+        """Return the requests allowed per 5 minutes for `api`, `ip` or `inbox`."""
+        explicit = getattr(self, f"{kind}_rate_limit")
+        if explicit is not None:
+            return int(explicit)
+        return RATE_LIMIT_DEFAULTS[kind] * (DEV_RATE_FACTOR if self.dev else 1)
 
     @property
     def scheme(self) -> str:
@@ -106,11 +125,25 @@ class InstanceConfig:
             f"currency = {_toml_str(self.currency)}",
             f"geocoder = {_toml_str(self.geocoder)}",
             f"ride_exact_retention_days = {self.ride_exact_retention_days}",
+            *(
+                f"{kind}_rate_limit = {value}"
+                for kind, value in (
+                    ("api", self.api_rate_limit),
+                    ("ip", self.ip_rate_limit),
+                    ("inbox", self.inbox_rate_limit),
+                )
+                if value is not None
+            ),
+            "trusted_proxies = [" + ", ".join(_toml_str(p) for p in self.trusted_proxies) + "]",
         ]
         path = self.config_path
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(str(value))
 
 
 def _toml_str(value: str) -> str:
@@ -146,6 +179,10 @@ def load_config(directory: str | Path) -> InstanceConfig:
             currency=str(raw.get("currency", "EUR")),
             geocoder=str(raw.get("geocoder", "gazetteer")),
             ride_exact_retention_days=int(raw.get("ride_exact_retention_days", 30)),
+            api_rate_limit=_optional_int(raw.get("api_rate_limit")),
+            ip_rate_limit=_optional_int(raw.get("ip_rate_limit")),
+            inbox_rate_limit=_optional_int(raw.get("inbox_rate_limit")),
+            trusted_proxies=tuple(str(p) for p in raw.get("trusted_proxies", ("127.0.0.1", "::1"))),
         )
     except (tomllib.TOMLDecodeError, KeyError, ValueError) as error:
         raise Invalid(f"{path} is not a valid fedicoop config: {error}") from error

@@ -14,6 +14,7 @@ from fedicoop.governance import membership
 from fedicoop.governance.membership import Application
 from fedicoop.oauth.service import issue_for_account
 from fedicoop.storage.accounts import AccountRepository
+from fedicoop.web.client_address import client_address
 from fedicoop.web.keys import INSTANCE
 
 
@@ -50,7 +51,7 @@ async def apply(request: web.Request) -> web.Response:
     if existing is not None and existing.status != Status.ACTIVE:
         # A former member (or an applicant) asks again: their password proves who they are.
         account = await membership.check_former_member(
-            instance, username, _text(body, "password") or "", request.remote or ""
+            instance, username, _text(body, "password") or "", client_address(request)
         )
         application = await membership.reapply(instance, account, body.get("motivation"))
         return web.json_response(_application_json(application), status=201)

@@ -16,6 +16,7 @@ from fedicoop.oauth import scopes as scope_rules
 from fedicoop.oauth import service
 from fedicoop.oauth.ratelimit import TooManyAttempts
 from fedicoop.storage.oauth import AppRecord
+from fedicoop.web.client_address import client_address
 from fedicoop.web.keys import INSTANCE
 
 
@@ -177,7 +178,7 @@ async def authorize_submit(request: web.Request) -> web.Response:
     _check_form_token(instance.config.secret, app.client_id, form.get("csrf", ""))
     try:
         account = await service.check_password(
-            instance, form.get("username", ""), form.get("password", ""), request.remote or "?"
+            instance, form.get("username", ""), form.get("password", ""), client_address(request)
         )
     except TooManyAttempts:
         raise
@@ -212,7 +213,7 @@ async def token(request: web.Request) -> web.Response:
         values.setdefault("client_secret", decoded.partition(":")[2])
     try:
         grant = await service.exchange(
-            request.app[INSTANCE], values.get("grant_type", ""), values, request.remote or "?"
+            request.app[INSTANCE], values.get("grant_type", ""), values, client_address(request)
         )
     except service.OAuthError as error:
         return web.json_response(

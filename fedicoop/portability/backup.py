@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -353,19 +353,12 @@ async def restore(
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(_member(archive, name, checksums))
     revision = await migrate.upgrade(url)
-    InstanceConfig(
+    replace(
+        old,
         directory=target,
         domain=domain or old.domain,
-        name=old.name,
-        handle=old.handle,
         database=url,
         dev=old.dev if dev is None else dev,
-        secret=old.secret,
-        language=old.language,
-        max_body_bytes=old.max_body_bytes,
-        ride_rate_per_km=old.ride_rate_per_km,
-        currency=old.currency,
-        geocoder=old.geocoder,
     ).save()
     return Summary(rows, len(media), passphrase is not None, revision)
 

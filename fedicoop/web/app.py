@@ -19,6 +19,7 @@ from fedicoop.web import (
     migration_map,
     moved,
     pages,
+    ratelimit,
 )
 from fedicoop.web.errors import error_middleware
 from fedicoop.web.keys import FEDERATION, INSTANCE
@@ -50,6 +51,7 @@ def create_app(
     app[INSTANCE] = instance
     app[FEDERATION] = federation
     app.router.add_get("/health", health)
+    ratelimit.setup(app)
     moved.setup(app)
     migration_map.setup(app)
     discovery.setup(app)

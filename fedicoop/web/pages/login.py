@@ -4,6 +4,7 @@ from aiohttp import web
 
 from fedicoop.errors import Invalid
 from fedicoop.oauth.service import check_password
+from fedicoop.web.client_address import client_address
 from fedicoop.web.pages.rendering import (
     PAGE_STATE,
     PREFIX,
@@ -38,7 +39,7 @@ async def login(request: web.Request) -> web.Response:
     target = _next(form.get("next"))
     try:
         account = await check_password(
-            instance, username, str(form.get("password", "")), request.remote or "?"
+            instance, username, str(form.get("password", "")), client_address(request)
         )
     except Invalid as error:
         return render(
