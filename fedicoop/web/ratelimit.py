@@ -106,9 +106,11 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     if not response.prepared:
         response.headers["X-RateLimit-Limit"] = str(budget.limit)
         response.headers["X-RateLimit-Remaining"] = str(budget.remaining)
-        response.headers["X-RateLimit-Reset"] = datetime.fromtimestamp(
-            budget.reset_at, UTC
-        ).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        response.headers["X-RateLimit-Reset"] = (
+            datetime.fromtimestamp(budget.reset_at, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+        )
     return response
 
 
