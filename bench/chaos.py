@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 
@@ -37,6 +38,13 @@ from bench.common import (
 from bench.peer import Peer
 
 PASSWORD = "chaos password long"
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 async def token(session: aiohttp.ClientSession, base: str) -> str:
@@ -142,8 +150,9 @@ async def run(args: argparse.Namespace) -> int:
                         if not victims:
                             continue
                         victim = rng.choice(victims)
+                        role = "worker" if b"worker" in _cmdline(victim) else "web"
                         os.kill(victim, signal.SIGKILL)
-                        kills.append(f"child {victim}")
+                        kills.append(role)
                         continue  # the supervisor starts it again
                     server.process.send_signal(signal.SIGKILL)
                     await asyncio.to_thread(server.process.wait)
