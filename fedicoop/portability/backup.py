@@ -32,7 +32,6 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from fedicoop import __version__, clock
 from fedicoop.config import CONFIG_NAME, InstanceConfig, default_sqlite_url, load_config
 from fedicoop.errors import Conflict, Invalid
-from fedicoop.storage import migrate
 from fedicoop.storage.database import Database, engine_of, open_database
 
 FORMAT = "fedicoop-backup/1"
@@ -125,6 +124,9 @@ class Snapshot:
 
 async def snapshot(config: InstanceConfig, progress: Progress = lambda _: None) -> Snapshot:
     """Read every table from one consistent snapshot, even while the instance runs."""
+    # Alembic and SQLAlchemy (~29 MiB) load only for the commands that need them.
+    from fedicoop.storage import migrate
+
     revision = await migrate.current_revision(config.database)
     if revision is None:
         raise Invalid("the database has no schema; nothing to back up")
@@ -312,6 +314,9 @@ async def restore(
     `rewrite`, `domain` and `dev` serve a co-op moving to a new domain: each row is rewritten
     as it loads, and the config names the new domain.
     """
+    # Alembic and SQLAlchemy (~29 MiB) load only for the commands that need them.
+    from fedicoop.storage import migrate
+
     source = Path(file)
     target = Path(directory).resolve()
     if (target / CONFIG_NAME).exists():

@@ -29,7 +29,6 @@ from fedicoop.instance import open_instance
 from fedicoop.portability import backup as backups
 from fedicoop.portability.inventory import Kind, differences, inventory
 from fedicoop.portability.rebase import SIGNED_COLUMNS, Rebase, signed_by
-from fedicoop.storage import migrate
 from fedicoop.storage.actors import ActorRepository
 from fedicoop.storage.database import Database, Executor
 from fedicoop.storage.migration_map import MigrationMapRepository
@@ -229,6 +228,9 @@ async def current_inventory(
     db: Executor, directory: str | Path, former_origins: list[str] | None = None
 ) -> dict[str, Kind]:
     """Return the inventory of an instance as it is now."""
+    # Alembic and SQLAlchemy (~29 MiB) load only for the commands that need them.
+    from fedicoop.storage import migrate
+
     config = load_config(directory)
     tables = await migrate.tables_in_order(config.database)
     rows = {table: await db.fetch(f"SELECT * FROM {table}") for table in tables}  # schema names
