@@ -4,6 +4,8 @@ A `Presenter` renders a whole page at once: it loads everything the entities nee
 batch queries (storage/views.py) instead of a handful of queries per status.
 """
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,10 @@ def api_time(text: str | None) -> str | None:
         clock.from_text(text).strftime("%Y-%m-%dT%H:%M:%S.")
         + f"{clock.from_text(text).microsecond // 1000:03d}Z"
     )
+
+
+async def _nothing() -> set[Any]:
+    return set()
 
 
 def acct_of(actor: ActorRecord) -> str:
@@ -59,6 +65,17 @@ class Presenter:
 
     def __post_init__(self) -> None:
         self.views = ViewRepository(self.instance.db)
+
+    async def _together(self, *lookups: Awaitable[Any]) -> list[Any]:
+        """Run read-only lookups concurrently on PostgreSQL's pool, one after another else.
+
+        Inside a transaction they must share its one connection, so they take turns; SQLite
+        has one connection anyway and answers each in microseconds.
+        """
+        db = self.instance.db
+        if db.dialect != "postgresql" or db.joined() is not None:
+            return [await lookup for lookup in lookups]
+        return list(await asyncio.gather(*lookups))
 
     # Accounts -------------------------------------------------------------------------------
 
@@ -148,27 +165,53 @@ class Presenter:
         uris = [o.uri for o in items]
         ids = [o.id for o in items]
         actor_ids = {o.actor_id for o in items} | {b.actor_id for b in boosts.values()}
-        mentions = await self.views.mentions(ids)
+        views = self.views
+        viewer_actor, viewer_account = self.viewer.actor_id or 0, self.viewer.account_id or 0
+        signed_in = self.viewer.actor_id is not None and self.viewer.account_id is not None
+        # Independent lookups: on PostgreSQL each is a round trip, so they go together.
+        (
+            mentions,
+            parents,
+            likes,
+            reblogs,
+            replies,
+            tags,
+            media,
+            polls,
+            liked,
+            boosted,
+            bookmarked,
+            pinned,
+        ) = await self._together(
+            views.mentions(ids),
+            views.objects_by_uri(o.in_reply_to for o in items if o.in_reply_to),
+            views.counts("likes", "object_uri", uris),
+            views.counts("announces", "object_uri", uris),
+            views.counts("objects", "in_reply_to", uris),
+            views.hashtags(ids),
+            views.media(ids),
+            views.polls(ids),
+            *(
+                (
+                    views.viewer_set("liked", viewer_actor, uris),
+                    views.viewer_set("boosted", viewer_actor, uris),
+                    views.viewer_set("bookmarked", viewer_account, ids),
+                    views.viewer_set("pinned", viewer_account, ids),
+                )
+                if signed_in
+                else (_nothing(), _nothing(), _nothing(), _nothing())
+            ),
+        )
         for mentioned in mentions.values():
             actor_ids.update(a.id for a in mentioned)
-        parents = await self.views.objects_by_uri(o.in_reply_to for o in items if o.in_reply_to)
-        actors = await self.views.actors(actor_ids)
-        accounts = {a["id"]: a for a in await self.accounts(list(actors.values()))}
-        likes = await self.views.counts("likes", "object_uri", uris)
-        reblogs = await self.views.counts("announces", "object_uri", uris)
-        replies = await self.views.counts("objects", "in_reply_to", uris)
-        tags = await self.views.hashtags(ids)
-        media = await self.views.media(ids)
-        polls = await self.views.polls(ids)
-        viewer = self.viewer
-        liked = boosted = bookmarked = pinned = set()
         votes: dict[int, list[int]] = {}
-        if viewer.actor_id is not None and viewer.account_id is not None:
-            liked = await self.views.viewer_set("liked", viewer.actor_id, uris)
-            boosted = await self.views.viewer_set("boosted", viewer.actor_id, uris)
-            bookmarked = await self.views.viewer_set("bookmarked", viewer.account_id, ids)
-            pinned = await self.views.viewer_set("pinned", viewer.account_id, ids)
-            votes = await self.views.own_votes(viewer.actor_id, polls.keys())
+        if signed_in and polls:
+            actors, votes = await self._together(
+                views.actors(actor_ids), views.own_votes(viewer_actor, polls.keys())
+            )
+        else:
+            actors = await views.actors(actor_ids)
+        accounts = {a["id"]: a for a in await self.accounts(list(actors.values()))}
         rendered: dict[int, dict[str, Any]] = {}
         for obj in items:
             parent = parents.get(obj.in_reply_to or "")
