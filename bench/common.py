@@ -268,6 +268,20 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def rss_anon_kib(pid: int) -> int:
+    """Return RssAnon of a process in KiB: its own memory, without mapped files.
+
+    VmRSS also counts file pages mapped into the process, SQLite's database above all (it is
+    opened with mmap_size=256 MiB), which grows as the database grows: a leak shows in
+    RssAnon, not in the file part.
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name == "RssAnon":
+            return int(rest.split()[0])
+    return 0
+
+
 def cpu_seconds(pid: int) -> float:
     """Return the CPU time (user + system, every thread) a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

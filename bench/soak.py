@@ -33,6 +33,7 @@ from bench.common import (
     free_port,
     machine_summary,
     percentile,
+    rss_anon_kib,
     rss_kib,
     run_async,
 )
@@ -107,7 +108,7 @@ async def run(args: argparse.Namespace) -> int:
     base = instance.base_url
     database = await instance.open_db()
     recorder = Recorder()
-    samples: list[tuple[float, float, int, int]] = []  # (minute, RSS MiB, inbox, deliveries)
+    samples: list[tuple[float, float, float, int, int]] = []  # minute, RSS, anon MiB, backlogs
     posts = 0
     sent = 0
     try:
@@ -156,16 +157,18 @@ async def run(args: argparse.Namespace) -> int:
                 while time.monotonic() < deadline + 1:
                     minute = (time.monotonic() - start) / 60
                     rss = rss_kib(server.pid)[0] / 1024
+                    anon = rss_anon_kib(server.pid) / 1024
                     backlog = await scalar(
                         database, "SELECT count(*) FROM inbox WHERE state = 'pending'"
                     )
                     queued = await scalar(
                         database, "SELECT count(*) FROM deliveries WHERE state = 'pending'"
                     )
-                    samples.append((minute, rss, backlog, queued))
+                    samples.append((minute, rss, anon, backlog, queued))
                     if progress.due() or not samples[:-1]:
                         Progress.say(
-                            f"{minute:5.1f} min  RSS {rss:6.1f} MiB  inbox backlog {backlog}  "
+                            f"{minute:5.1f} min  RSS {rss:6.1f} MiB (own {anon:5.1f})  "
+                            f"inbox backlog {backlog}  "
                             f"deliveries pending {queued}  sent {sent}  posted {posts}"
                         )
                     await asyncio.sleep(10)
@@ -209,7 +212,8 @@ async def run(args: argparse.Namespace) -> int:
         "refused_by_peer": peer.refused,
         "server_error_log_lines": server_errors,
         "errors": dict(recorder.errors),
-        "rss_mib": [[round(m, 2), round(r, 1)] for m, r, _, _ in samples],
+        "rss_mib": [[round(m, 2), round(r, 1)] for m, r, _, _, _ in samples],
+        "rss_anon_mib": [[round(m, 2), round(a, 1)] for m, _, a, _, _ in samples],
         "latency_ms": {
             kind: {
                 "count": len(values),
@@ -223,8 +227,11 @@ async def run(args: argparse.Namespace) -> int:
     for kind, figures in result["latency_ms"].items():
         print(f"{kind:32} {figures['count']:>7} {figures['p50']:>8} {figures['p99']:>8}")
     first, last = samples[0][1], samples[-1][1]
-    peak = max(r for _, r, _, _ in samples)
+    peak = max(r for _, r, _, _, _ in samples)
     print(f"RSS: {first:.1f} MiB at start, {last:.1f} at the end, peak {peak:.1f}")
+    print(
+        f"own memory (RssAnon): {samples[0][2]:.1f} MiB at start, {samples[-1][2]:.1f} at the end"
+    )
     print(f"inbound: {sent} sent, {processed} processed, {failed} failed; outbound: {posts} "
           f"posted, {creates} delivered; errors: {dict(recorder.errors) or 'none'}")  # fmt: skip
     if args.json:
@@ -232,7 +239,10 @@ async def run(args: argparse.Namespace) -> int:
     if args.svg:
         Path(args.svg).write_text(
             line_chart(
-                {"server RSS (MiB)": [(m, r) for m, r, _, _ in samples]},
+                {
+                    "RSS (MiB)": [(m, r) for m, r, _, _, _ in samples],
+                    "own memory, RssAnon (MiB)": [(m, a) for m, _, a, _, _ in samples],
+                },
                 title=f"Soak, {args.minutes} min, {args.engine}",
                 x_label="minutes",
                 y_label="MiB",

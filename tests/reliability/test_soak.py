@@ -31,6 +31,7 @@ def test_a_one_minute_soak_processes_and_delivers_everything(tmp_path: Path) -> 
     assert result["failed"] == 0 and result["errors"] == {}
     assert result["delivered"] >= result["posted"] >= 20
     assert result["server_error_log_lines"] == 0
-    # Memory: the last sample within 50 MiB of the first (a leak at this rate shows sooner)
-    rss = [value for _, value in result["rss_mib"]]
-    assert rss[-1] - rss[0] < 50, rss
+    # Memory: the server's own memory (RssAnon, without the mapped database file) within
+    # 40 MiB of where it started (a leak at this rate shows sooner)
+    own = [value for _, value in result["rss_anon_mib"]]
+    assert own[-1] - own[0] < 40, own
