@@ -478,7 +478,14 @@ async def main(args: argparse.Namespace) -> int:
     print(f"machine: {await machine_summary()}")
     print(f"creating a --dev instance on {args.engine} ...", flush=True)
     bench = await create_instance(args.engine)
-    serve_args = ("--workers", str(args.workers)) if args.workers > 1 else ()
+    serve_args: tuple[str, ...] = ()
+    if args.workers > 1:
+        serve_args = (
+            "--workers",
+            str(args.workers),
+            "--worker-processes",
+            str(args.worker_processes),
+        )
     server = ServerProcess(bench.directory, bench.port, serve_args=serve_args)
     db: Database | None = None
     try:
@@ -540,7 +547,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=1,
-        help="web processes (`serve --workers N`, PostgreSQL; plus one worker)",
+        help="web processes (`serve --workers N`, PostgreSQL)",
+    )
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=1,
+        help="with --workers: worker processes beside them (1)",
     )
     parser.add_argument(
         "--concurrency",

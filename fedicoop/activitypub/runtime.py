@@ -120,7 +120,13 @@ class Federation:
             await self.signals.listen(INBOX, lambda _: self.processor.wakeup.set())
             await self.signals.listen(DELIVERY, lambda _: self.deliverer.wakeup.set())
             tasks += [
-                asyncio.create_task(self.processor.run(), name="inbox-processor"),
+                # One worker at a time processes the inbox: two would hold locks on the same
+                # hot rows (an author's account_stats, kept by triggers) until their batches
+                # commit, and together went six times slower than one (docs/performance.md).
+                # Deliveries have no such rows: every worker sends.
+                asyncio.create_task(
+                    self._led("inbox-processor", self.processor.run), name="inbox-processor"
+                ),
                 asyncio.create_task(self.deliverer.run(), name="delivery"),
                 *(
                     asyncio.create_task(self._led(name, loop), name=name)

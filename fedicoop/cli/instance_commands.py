@@ -63,6 +63,13 @@ def register(commands: Any) -> None:
         action="store_true",
         help="with --workers: start no worker (run `fedicoop worker DIR` separately)",
     )
+    serve.add_argument(
+        "--worker-processes",
+        type=int,
+        default=1,
+        metavar="M",
+        help="with --workers: how many worker processes to start beside them (default 1)",
+    )
     # One process among several, started by `serve --workers` (web) or by hand.
     serve.add_argument("--role", choices=["all", "web"], default="all", help=argparse.SUPPRESS)
     serve.set_defaults(run=run_serve)

@@ -85,13 +85,17 @@ async def supervise(args: argparse.Namespace) -> int:
         *python, "serve", args.directory, "--host", args.host, "--port", str(port), "--role", "web"
     ]  # fmt: skip
     children = [Child(f"web {n + 1}", web) for n in range(args.workers)]
-    if not args.no_worker:
-        children.append(Child("worker", [*python, "worker", args.directory]))
+    if args.worker_processes < 1:
+        raise Invalid("--worker-processes must be at least 1 (or use --no-worker)")
+    workers = 0 if args.no_worker else args.worker_processes
+    children += [
+        Child(f"worker {n + 1}", [*python, "worker", args.directory]) for n in range(workers)
+    ]
     for child in children:
         child.start()
     print(
         f"fedicoop: serving {name} at {base}/ with {args.workers} web processes on "
-        f"http://{args.host}:{port}" + ("" if args.no_worker else " and 1 worker"),
+        f"http://{args.host}:{port} and {workers} worker" + ("s" if workers != 1 else ""),
         flush=True,
     )
     stop = asyncio.Event()
