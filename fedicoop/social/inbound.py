@@ -8,7 +8,7 @@ from fedicoop import clock
 from fedicoop.activitypub.as2 import ObjectDoc, id_of, parse_object, same_origin
 from fedicoop.activitypub.as2_values import types_of
 from fedicoop.activitypub.documents import OBJECT_CONTEXT
-from fedicoop.activitypub.fetch import FetchError
+from fedicoop.activitypub.fetch import FetchError, HttpStatusError
 from fedicoop.activitypub.processing import HandlerRegistry, Inbound
 from fedicoop.activitypub.resolver import actor_record, before_fetch
 from fedicoop.activitypub.runtime import Federation
@@ -424,13 +424,49 @@ async def on_delete(federation: Federation, inbound: Inbound) -> None:
         await timelines.remove_from_timelines(db, record.id, streams=federation.streams)
 
 
+async def _relayed_delete(federation: Federation, delete: dict[str, Any]) -> None:
+    """A group relays a member's Delete (FEP-1b12, as Lemmy does): confirm it with the origin.
+
+    The group's signature vouches only for the group, so the relay alone deletes nothing: the
+    post must be its claimed author's, and its own server must answer that it is gone (404,
+    410 or a Tombstone). Otherwise anyone running a group could erase others' posts here.
+    """
+    target = id_of(delete.get("object"))
+    if not target:
+        return
+    db = federation.instance.db
+    objects = ObjectRepository(db)
+    record = await objects.by_uri(target)
+    if record is None or record.deleted_at:
+        return
+    author = await ActorRepository(db).get(record.actor_id)
+    if author is None or author.local or author.uri != id_of(delete.get("actor")):
+        return
+    try:
+        document = await federation.fetcher.get_activity(target)
+        gone = document.data.get("type") == "Tombstone"
+    except HttpStatusError as error:
+        gone = error.status in (404, 410)
+    except FetchError:
+        gone = False
+    if not gone:
+        log.info("relayed Delete not confirmed by the origin", extra={"object": target})
+        return
+    await objects.add_tombstone(target, author.uri)
+    await objects.mark_deleted(target)
+    await timelines.remove_from_timelines(db, record.id, streams=federation.streams)
+
+
 async def on_announce(federation: Federation, inbound: Inbound) -> None:
     """A boost: record it, fetching the boosted post if we have never seen it."""
     sender = await _sender(federation, inbound)
     object_uri = inbound.activity.object_id
     embedded = inbound.document.get("object")
-    if isinstance(embedded, dict) and embedded.get("type") in ("Update", "Delete"):
-        # A relayed edit or deletion is not a boost; the author's own activity applies it.
+    if isinstance(embedded, dict) and embedded.get("type") == "Delete":
+        await _relayed_delete(federation, embedded)
+        return
+    if isinstance(embedded, dict) and embedded.get("type") == "Update":
+        # A relayed edit is not a boost; the author's own Update applies it.
         return
     if isinstance(embedded, dict) and "Proposal" in types_of(embedded.get("object")):
         return  # a partner co-op relaying a ride: the rides package stores it
