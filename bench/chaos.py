@@ -33,6 +33,7 @@ from bench.common import (
     create_instance,
     free_port,
     machine_summary,
+    password_token,
     run_async,
 )
 from bench.peer import Peer
@@ -45,30 +46,6 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
-
-
-async def token(session: aiohttp.ClientSession, base: str) -> str:
-    async with session.post(
-        f"{base}/api/v1/apps",
-        json={
-            "client_name": "chaos",
-            "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
-            "scopes": "read write",
-        },
-    ) as answer:
-        app = await answer.json()
-    async with session.post(
-        f"{base}/oauth/token",
-        json={
-            "grant_type": "password",
-            "client_id": app["client_id"],
-            "client_secret": app["client_secret"],
-            "username": "alice",
-            "password": PASSWORD,
-            "scope": "read write",
-        },
-    ) as answer:
-        return str((await answer.json())["access_token"])
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -98,7 +75,8 @@ async def run(args: argparse.Namespace) -> int:
     progress = Progress(5.0)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            bearer = {"Authorization": f"Bearer {await token(session, base)}"}
+            token = await password_token(session, base, "alice", PASSWORD, "chaos")
+            bearer = {"Authorization": f"Bearer {token}"}
             await peer.send_until_accepted(f"{base}/inbox", peer.follow(f"{base}/users/alice"))
             for _ in range(150):
                 if await database.fetchval("SELECT count(*) FROM follows WHERE state = 'accepted'"):

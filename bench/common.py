@@ -469,3 +469,30 @@ def merge(parts: list[LoadResult]) -> LoadResult:
         merged.last_end = max(merged.last_end, part.last_end)
         merged.sample_refusal = merged.sample_refusal or part.sample_refusal
     return merged
+
+
+async def password_token(
+    session: aiohttp.ClientSession, base: str, username: str, password: str, client: str
+) -> str:
+    """Register an app and log a member in with the password grant; return the token."""
+    async with session.post(
+        f"{base}/api/v1/apps",
+        json={
+            "client_name": client,
+            "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
+            "scopes": "read write",
+        },
+    ) as answer:
+        app = await answer.json()
+    async with session.post(
+        f"{base}/oauth/token",
+        json={
+            "grant_type": "password",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "username": username,
+            "password": password,
+            "scope": "read write",
+        },
+    ) as answer:
+        return str((await answer.json())["access_token"])

@@ -32,6 +32,7 @@ from bench.common import (
     create_instance,
     free_port,
     machine_summary,
+    password_token,
     percentile,
     rss_anon_kib,
     rss_kib,
@@ -53,30 +54,6 @@ class Recorder:
         self.latencies[kind].append((time.perf_counter() - started) * 1000)
         if not 200 <= status < 300:
             self.errors[f"{kind} {status}"] += 1
-
-
-async def token(session: aiohttp.ClientSession, base: str, username: str) -> str:
-    async with session.post(
-        f"{base}/api/v1/apps",
-        json={
-            "client_name": "soak",
-            "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
-            "scopes": "read write",
-        },
-    ) as answer:
-        app = await answer.json()
-    async with session.post(
-        f"{base}/oauth/token",
-        json={
-            "grant_type": "password",
-            "client_id": app["client_id"],
-            "client_secret": app["client_secret"],
-            "username": username,
-            "password": PASSWORD,
-            "scope": "read write",
-        },
-    ) as answer:
-        return str((await answer.json())["access_token"])
 
 
 async def scalar(database: Any, sql: str) -> int:
@@ -113,7 +90,8 @@ async def run(args: argparse.Namespace) -> int:
     sent = 0
     try:
         async with aiohttp.ClientSession() as session:
-            bearer = {"Authorization": f"Bearer {await token(session, base, 'alice')}"}
+            token = await password_token(session, base, "alice", PASSWORD, "soak")
+            bearer = {"Authorization": f"Bearer {token}"}
             assert await peer.send(f"{base}/inbox", peer.follow(f"{base}/users/alice")) == 202
             await wait_until(database, "SELECT count(*) FROM follows WHERE state = 'accepted'")
             start = time.monotonic()

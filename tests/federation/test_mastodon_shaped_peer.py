@@ -90,6 +90,26 @@ class MastodonShapedPeer:
         self.received.append(activity)
         return web.json_response({}, status=202)
 
+    def create(self, number: int) -> dict[str, Any]:
+        """Return a public Create of a new Note by this actor (the `number`th)."""
+        object_id = f"{self.origin}/users/mastodon/statuses/{number}"
+        public = "https://www.w3.org/ns/activitystreams#Public"
+        return {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{object_id}/activity",
+            "type": "Create",
+            "actor": self.actor["id"],
+            "to": [public],
+            "object": {
+                "id": object_id,
+                "type": "Note",
+                "attributedTo": self.actor["id"],
+                "content": f"<p>burst {number}</p>",
+                "published": now().isoformat(),
+                "to": [public],
+            },
+        }
+
     async def send(self, inbox: str, activity: dict[str, Any]) -> int:
         """POST an activity signed with httpsig, as Mastodon signs it."""
         body = json.dumps(activity).encode()

@@ -56,25 +56,6 @@ async def scalar(url: str, sql: str) -> Any:
         await connection.close()
 
 
-def note(peer: MastodonShapedPeer, number: int) -> dict[str, Any]:
-    object_id = f"{peer.origin}/users/mastodon/statuses/{number}"
-    return {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": f"{object_id}/activity",
-        "type": "Create",
-        "actor": peer.actor["id"],
-        "to": ["https://www.w3.org/ns/activitystreams#Public"],
-        "object": {
-            "id": object_id,
-            "type": "Note",
-            "attributedTo": peer.actor["id"],
-            "content": f"<p>burst {number}</p>",
-            "published": datetime.now(UTC).isoformat(),
-            "to": ["https://www.w3.org/ns/activitystreams#Public"],
-        },
-    }
-
-
 async def test_two_web_and_two_workers_lose_nothing_and_double_nothing(
     tmp_path: Path, pg_database: str
 ) -> None:
@@ -141,7 +122,7 @@ async def test_two_web_and_two_workers_lose_nothing_and_double_nothing(
 
         async def send(number: int) -> int:
             async with semaphore:
-                return await peer.send(f"{base}/inbox", note(peer, number))
+                return await peer.send(f"{base}/inbox", peer.create(number))
 
         def post_all() -> list[int]:
             return [

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from tests.federation.test_mastodon_shaped_peer import MastodonShapedPeer
-from tests.reliability.test_faults import create, start_peer
+from tests.reliability.test_faults import start_peer
 from tests.servers import ApiClient, ServerProcess, fedicoop, free_port, init_instance
 
 pytestmark = [pytest.mark.federation, pytest.mark.postgres, pytest.mark.timeout(240)]
@@ -132,7 +132,7 @@ async def test_database_outage_answers_503_then_everything_resumes(
         )
         assert status == 503 and body["error"], body
         assert headers.get("Retry-After") == "5", (headers, body)
-        note = create(peer, 1)
+        note = peer.create(1)
         note["object"]["published"] = datetime.now(UTC).isoformat()
         assert await peer.send(f"{base}/inbox", note) == 503
 

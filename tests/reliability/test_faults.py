@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +34,6 @@ pytestmark = [pytest.mark.federation, pytest.mark.timeout(300)]
 
 PASSWORD = "long enough pw"
 SEED = 20261126
-
-
-def create(peer: MastodonShapedPeer, number: int) -> dict[str, Any]:
-    object_id = f"{peer.origin}/users/mastodon/statuses/{number}"
-    return {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": f"{object_id}/activity",
-        "type": "Create",
-        "actor": peer.actor["id"],
-        "to": ["https://www.w3.org/ns/activitystreams#Public"],
-        "object": {
-            "id": object_id,
-            "type": "Note",
-            "attributedTo": peer.actor["id"],
-            "content": f"<p>burst {number}</p>",
-            "published": datetime.now(UTC).isoformat(),
-            "to": ["https://www.w3.org/ns/activitystreams#Public"],
-        },
-    }
 
 
 def age_by_two_days(database: Path) -> None:
@@ -133,7 +114,7 @@ async def test_kill_9_mid_burst_processes_everything_once_and_delivers_everythin
             # A real peer retries until the server answers 202.
             while True:
                 try:
-                    if await peer.send(f"{base}/inbox", create(peer, number)) == 202:
+                    if await peer.send(f"{base}/inbox", peer.create(number)) == 202:
                         return
                 except (OSError, aiohttp.ClientError):
                     pass
