@@ -38,7 +38,7 @@ from fedicoop.portability.coop_records import ride_draft_from_archive
 from fedicoop.portability.post_import import Source, copy_posts
 from fedicoop.rides.service import RideService
 from fedicoop.social import marks, publishing
-from fedicoop.social.inbound import fetch_and_store
+from fedicoop.social.remote_posts import fetch_and_store
 from fedicoop.storage.accounts import AccountRecord
 from fedicoop.storage.actors import ActorRecord
 from fedicoop.storage.migration_map import MigrationMapRepository

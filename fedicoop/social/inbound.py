@@ -2,21 +2,20 @@
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from fedicoop import clock
 from fedicoop.activitypub.as2 import ObjectDoc, id_of, parse_object, same_origin
 from fedicoop.activitypub.as2_values import types_of
 from fedicoop.activitypub.documents import OBJECT_CONTEXT
-from fedicoop.activitypub.fetch import FetchError, HttpStatusError
 from fedicoop.activitypub.processing import HandlerRegistry, Inbound
-from fedicoop.activitypub.resolver import actor_record, before_fetch
+from fedicoop.activitypub.resolver import actor_record
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.activitypub.sanitize import html_to_text
 from fedicoop.errors import FedicoopError, Forbidden
 from fedicoop.social import group, polls, timelines
 from fedicoop.social.notes import NOTE_TYPES, note_from_as
 from fedicoop.social.remote_media import store_remote_attachments
+from fedicoop.social.remote_posts import apply_relayed_delete, fetch_and_store
 from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.database import Executor
@@ -424,46 +423,13 @@ async def on_delete(federation: Federation, inbound: Inbound) -> None:
         await timelines.remove_from_timelines(db, record.id, streams=federation.streams)
 
 
-async def _relayed_delete(federation: Federation, delete: dict[str, Any]) -> None:
-    """A group relays a member's Delete (FEP-1b12, as Lemmy does): confirm it with the origin.
-
-    The group's signature vouches only for the group, so the relay alone deletes nothing: the
-    post must be its claimed author's, and its own server must answer that it is gone (404,
-    410 or a Tombstone). Otherwise anyone running a group could erase others' posts here.
-    """
-    target = id_of(delete.get("object"))
-    if not target:
-        return
-    db = federation.instance.db
-    objects = ObjectRepository(db)
-    record = await objects.by_uri(target)
-    if record is None or record.deleted_at:
-        return
-    author = await ActorRepository(db).get(record.actor_id)
-    if author is None or author.local or author.uri != id_of(delete.get("actor")):
-        return
-    try:
-        document = await federation.fetcher.get_activity(target)
-        gone = document.data.get("type") == "Tombstone"
-    except HttpStatusError as error:
-        gone = error.status in (404, 410)
-    except FetchError:
-        gone = False
-    if not gone:
-        log.info("relayed Delete not confirmed by the origin", extra={"object": target})
-        return
-    await objects.add_tombstone(target, author.uri)
-    await objects.mark_deleted(target)
-    await timelines.remove_from_timelines(db, record.id, streams=federation.streams)
-
-
 async def on_announce(federation: Federation, inbound: Inbound) -> None:
     """A boost: record it, fetching the boosted post if we have never seen it."""
     sender = await _sender(federation, inbound)
     object_uri = inbound.activity.object_id
     embedded = inbound.document.get("object")
     if isinstance(embedded, dict) and embedded.get("type") == "Delete":
-        await _relayed_delete(federation, embedded)
+        await apply_relayed_delete(federation, embedded)
         return
     if isinstance(embedded, dict) and embedded.get("type") == "Update":
         # A relayed edit is not a boost; the author's own Update applies it.
@@ -493,37 +459,6 @@ async def on_announce(federation: Federation, inbound: Inbound) -> None:
     author = await ActorRepository(federation.instance.db).get(record.actor_id)
     if author is not None:
         await _notify(federation, author, "reblog", sender, object_uri)
-
-
-async def fetch_and_store(federation: Federation, uri: str) -> Any:
-    """Fetch a remote post by URL (its own origin vouches for it) and store it."""
-    # A boost must not smuggle in posts from a domain this co-op blocks.
-    if await federation.receiver.is_blocked(urlsplit(uri).netloc):
-        return None
-    before_fetch(uri)
-    try:
-        document = await federation.fetcher.get_activity(uri)
-    except FetchError as error:
-        log.info("cannot fetch object", extra={"uri": uri, "reason": error.reason})
-        return None
-    parsed = parse_object(document.data)
-    if parsed.type not in NOTE_TYPES or not parsed.attributed_to:
-        return None
-    if await federation.receiver.is_blocked(urlsplit(parsed.attributed_to).netloc):
-        return None
-    author = await federation.resolver.actor(parsed.attributed_to)
-    objects = ObjectRepository(federation.instance.db)
-    if await objects.is_tombstoned(uri):
-        return None
-    try:
-        record = await objects.insert(note_from_as(parsed, document.data, author))
-    except FedicoopError:
-        return await objects.by_uri(uri)
-    await store_remote_attachments(federation.instance.db, parsed, author.id, record.id)
-    if parsed.type == "Question":
-        # A poll found by URL (search, a boost, a reply's parent) must still be votable.
-        await polls.store_remote_question(federation.instance.db, author, document.data)
-    return record
 
 
 async def on_like(federation: Federation, inbound: Inbound) -> None:

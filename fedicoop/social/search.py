@@ -13,7 +13,7 @@ from fedicoop.activitypub.as2 import InvalidActivity
 from fedicoop.activitypub.runtime import Federation
 from fedicoop.errors import FedicoopError
 from fedicoop.social.addressing import Visibility
-from fedicoop.social.inbound import fetch_and_store
+from fedicoop.social.remote_posts import fetch_and_store
 from fedicoop.storage.actors import ActorRecord, ActorRepository, actor_from_row
 from fedicoop.storage.database import Executor
 from fedicoop.storage.objects import ObjectRecord, object_from_row

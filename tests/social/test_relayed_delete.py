@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fedicoop import clock
-from fedicoop.social.inbound import _relayed_delete
+from fedicoop.social.remote_posts import apply_relayed_delete
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.objects import ObjectRecord, ObjectRepository
 from tests.api.conftest import ApiApp
@@ -71,7 +71,7 @@ async def test_a_relayed_delete_the_origin_confirms_deletes_the_post(
 ) -> None:
     uri = await stored_post(api_app, origin)
     origin["status"] = 410
-    await _relayed_delete(api_app.federation, relayed(uri, origin["author"]))
+    await apply_relayed_delete(api_app.federation, relayed(uri, origin["author"]))
     assert await deleted(api_app, uri)
 
 
@@ -80,7 +80,7 @@ async def test_a_relayed_delete_of_a_post_still_served_deletes_nothing(
 ) -> None:
     # Given a group relays a "Delete" of a post its author's server still serves
     uri = await stored_post(api_app, origin)
-    await _relayed_delete(api_app.federation, relayed(uri, origin["author"]))
+    await apply_relayed_delete(api_app.federation, relayed(uri, origin["author"]))
     # Then the post stays: a group cannot erase others' posts by saying so
     assert not await deleted(api_app, uri)
 
@@ -90,5 +90,5 @@ async def test_a_relayed_delete_naming_another_author_deletes_nothing(
 ) -> None:
     uri = await stored_post(api_app, origin)
     origin["status"] = 410
-    await _relayed_delete(api_app.federation, relayed(uri, "http://127.0.0.1:9/users/mallory"))
+    await apply_relayed_delete(api_app.federation, relayed(uri, "http://127.0.0.1:9/users/mallory"))
     assert not await deleted(api_app, uri)
