@@ -15,7 +15,11 @@ from fedicoop.errors import FedicoopError, Forbidden
 from fedicoop.social import group, polls, timelines
 from fedicoop.social.notes import NOTE_TYPES, note_from_as
 from fedicoop.social.remote_media import store_remote_attachments
-from fedicoop.social.remote_posts import apply_relayed_delete, fetch_and_store
+from fedicoop.social.remote_posts import (
+    apply_relayed_delete,
+    apply_relayed_update,
+    fetch_and_store,
+)
 from fedicoop.storage.accounts import AccountRepository
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.database import Executor
@@ -432,7 +436,7 @@ async def on_announce(federation: Federation, inbound: Inbound) -> None:
         await apply_relayed_delete(federation, embedded)
         return
     if isinstance(embedded, dict) and embedded.get("type") == "Update":
-        # A relayed edit is not a boost; the author's own Update applies it.
+        await apply_relayed_update(federation, embedded)
         return
     if isinstance(embedded, dict) and "Proposal" in types_of(embedded.get("object")):
         return  # a partner co-op relaying a ride: the rides package stores it

@@ -2,8 +2,9 @@
 
 `fetch_and_store` reads a post by its URL (a boosted post, a reply's parent, a search) and
 keeps it; its own server vouches for it, so no one else can hand us a forged copy.
-`apply_relayed_delete` handles a group's relay of a member's Delete (FEP-1b12, as Lemmy
-sends it), which counts only once the post's own server confirms it is gone.
+`apply_relayed_delete` and `apply_relayed_update` handle a group's relay of a member's Delete
+or edit (FEP-1b12, as Lemmy sends them): each counts only as the post's own server confirms
+it (gone; or the edited post, read from there).
 """
 
 import logging
@@ -86,3 +87,31 @@ async def apply_relayed_delete(federation: Federation, delete: dict[str, Any]) -
     await objects.add_tombstone(target, author.uri)
     await objects.mark_deleted(target)
     await timelines.remove_from_timelines(db, record.id, streams=federation.streams)
+
+
+async def apply_relayed_update(federation: Federation, update: dict[str, Any]) -> None:
+    """A group relays a member's edit (FEP-1b12): take the post as its own server serves it.
+
+    The relayed copy is never stored: the edit is read from the post's origin, and only for
+    the post of the Update's named author.
+    """
+    target = id_of(update.get("object"))
+    if not target:
+        return
+    db = federation.instance.db
+    objects = ObjectRepository(db)
+    record = await objects.by_uri(target)
+    if record is None or record.local or record.deleted_at:
+        return
+    author = await ActorRepository(db).get(record.actor_id)
+    if author is None or author.uri != id_of(update.get("actor")):
+        return
+    try:
+        document = await federation.fetcher.get_activity(target)
+    except FetchError as error:
+        log.info("relayed Update not confirmed", extra={"object": target, "reason": error.reason})
+        return
+    parsed = parse_object(document.data)
+    if parsed.type not in NOTE_TYPES or parsed.attributed_to != author.uri:
+        return
+    await objects.replace_content(note_from_as(parsed, document.data, author))

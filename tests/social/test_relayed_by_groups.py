@@ -1,4 +1,4 @@
-"""A group's relayed Delete (FEP-1b12, as Lemmy sends it) deletes only what the origin confirms.
+"""A group's relayed Delete or Update (FEP-1b12, as Lemmy sends them) counts as the origin says.
 
 An in-process co-op holds a remote member's post; the post's own server is a real aiohttp
 server on loopback that either still serves the post or answers 410 Gone.
@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fedicoop import clock
-from fedicoop.social.remote_posts import apply_relayed_delete
+from fedicoop.social.remote_posts import apply_relayed_delete, apply_relayed_update
 from fedicoop.storage.actors import ActorRecord, ActorRepository
 from fedicoop.storage.objects import ObjectRecord, ObjectRepository
 from tests.api.conftest import ApiApp
@@ -30,7 +30,7 @@ async def origin(aiohttp_server: Any) -> Any:
             "id": str(request.url),
             "type": "Note",
             "attributedTo": state["author"],
-            "content": "still here",
+            "content": state.get("content", "still here"),
         }
         return web.Response(text=json.dumps(document), content_type="application/activity+json")
 
@@ -92,3 +92,32 @@ async def test_a_relayed_delete_naming_another_author_deletes_nothing(
     origin["status"] = 410
     await apply_relayed_delete(api_app.federation, relayed(uri, "http://127.0.0.1:9/users/mallory"))
     assert not await deleted(api_app, uri)
+
+
+async def test_a_relayed_update_takes_the_post_as_its_origin_serves_it(
+    api_app: ApiApp, origin: dict[str, Any]
+) -> None:
+    # Given the author edited the post on their server, and a group relays the Update with
+    # other content than the origin has
+    uri = await stored_post(api_app, origin)
+    origin["content"] = "edited at home"
+    update = {
+        "type": "Update",
+        "actor": origin["author"],
+        "object": {"id": uri, "type": "Note", "content": "words put in the author's mouth"},
+    }
+    await apply_relayed_update(api_app.federation, update)
+    # Then the stored post is what the origin serves, never the relayed copy
+    record = await ObjectRepository(api_app.db).by_uri(uri)
+    assert record is not None and "edited at home" in record.content
+
+
+async def test_a_relayed_update_naming_another_author_changes_nothing(
+    api_app: ApiApp, origin: dict[str, Any]
+) -> None:
+    uri = await stored_post(api_app, origin)
+    origin["content"] = "edited at home"
+    update = {"type": "Update", "actor": "http://127.0.0.1:9/users/mallory", "object": uri}
+    await apply_relayed_update(api_app.federation, update)
+    record = await ObjectRepository(api_app.db).by_uri(uri)
+    assert record is not None and record.content == "<p>hello</p>"
