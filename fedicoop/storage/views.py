@@ -40,6 +40,16 @@ class ViewRepository:
         )
         return {int(row["id"]): object_from_row(row) for row in rows}
 
+    async def public_posts_of(self, actor_id: int, limit: int) -> list[ObjectRecord]:
+        """Return an actor's newest public posts (what its profile page shows anyone)."""
+        rows = await self.db.fetch(
+            "SELECT * FROM objects WHERE actor_id = $1 AND visibility = 'public' "
+            "AND deleted_at IS NULL ORDER BY id DESC LIMIT $2",
+            actor_id,
+            limit,
+        )
+        return [object_from_row(row) for row in rows]
+
     async def objects_by_uri(self, uris: Iterable[str]) -> dict[str, tuple[int, int]]:
         """Return (object id, actor id) for known uris (reply parents)."""
         wanted = sorted(set(uris))

@@ -27,6 +27,7 @@ from fedicoop.storage.follows import FollowRepository
 from fedicoop.storage.objects import ObjectRepository
 from fedicoop.storage.rides import RideRepository
 from fedicoop.web.keys import FEDERATION, INSTANCE
+from fedicoop.web.public_pages import actor_page, post_page
 
 PAGE_SIZE = 50
 AP_TYPES = ("application/activity+json", "application/ld+json")
@@ -68,7 +69,7 @@ def _html_page(title: str, body: str) -> web.Response:
     return web.Response(text=page, content_type="text/html", headers={"Vary": "Accept"})
 
 
-async def actor(request: web.Request) -> web.Response:
+async def actor(request: web.Request) -> web.StreamResponse:
     """Serve a member or the Group: JSON to servers, a page to browsers."""
     record = await _local_actor(request)
     account = await AccountRepository(request.app[INSTANCE].db).by_actor(record.id)
@@ -77,17 +78,17 @@ async def actor(request: web.Request) -> web.Response:
         return activity_response(tombstone(record.uri, account.updated_at), status=410)
     if not wants_activity_json(request):
         await _redirect_if_moved(request, record)
-        return _actor_page(record)
+        return await actor_page(request, record)
     return activity_response(actor_document(record))
 
 
-async def profile_page(request: web.Request) -> web.Response:
+async def profile_page(request: web.Request) -> web.StreamResponse:
     """Serve /@username: a page to browsers, the actor to servers."""
     record = await _local_actor(request)
     if wants_activity_json(request):
         return activity_response(actor_document(record))
     await _redirect_if_moved(request, record)
-    return _actor_page(record)
+    return await actor_page(request, record)
 
 
 async def _redirect_if_moved(request: web.Request, record: ActorRecord) -> None:
@@ -95,15 +96,6 @@ async def _redirect_if_moved(request: web.Request, record: ActorRecord) -> None:
     if record.moved_to:
         target = await ActorRepository(request.app[INSTANCE].db).by_uri(record.moved_to)
         raise web.HTTPFound((target.url if target else None) or record.moved_to)
-
-
-def _actor_page(record: ActorRecord) -> web.Response:
-    kind = "Co-op" if record.type == "Group" else "Member"
-    body = (
-        f"<h1>{html.escape(record.display_name or record.username or '')}</h1>"
-        f"<p>{kind} · @{html.escape(record.acct)}</p><div>{record.summary}</div>"
-    )
-    return _html_page(record.display_name or record.acct, body)
 
 
 async def instance_actor(request: web.Request) -> web.Response:
@@ -193,7 +185,7 @@ async def featured(request: web.Request) -> web.Response:
     return activity_response(document)
 
 
-async def object_document(request: web.Request) -> web.Response:
+async def object_document(request: web.Request) -> web.StreamResponse:
     """Serve a local object exactly as it was first published (public and unlisted only)."""
     instance = request.app[INSTANCE]
     raw_id = request.match_info["object_id"]
@@ -203,7 +195,7 @@ async def object_document(request: web.Request) -> web.Response:
     if record.deleted_at:
         return activity_response(tombstone(record.uri, record.deleted_at), status=410)
     if not wants_activity_json(request):
-        return _html_page("Post", record.content)
+        return await post_page(request, record)
     return activity_response(record.raw)
 
 
@@ -225,7 +217,7 @@ async def ride_document(request: web.Request) -> web.Response:
     return activity_response(document)
 
 
-async def profile_object(request: web.Request) -> web.Response:
+async def profile_object(request: web.Request) -> web.StreamResponse:
     """Serve /@username/ID, the `url` of a local post: the page, or the object for servers."""
     await _local_actor(request)
     return await object_document(request)

@@ -6,6 +6,7 @@ import pytest
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from tests.activitypub.remote import Coop, start_coop
+from tests.api.conftest import api_app
 
 
 @pytest.fixture
@@ -16,3 +17,6 @@ async def coop(
     aiohttp_client: AiohttpClient,
 ) -> Coop:
     return await start_coop(tmp_path / "coop", database_url, aiohttp_server, aiohttp_client)
+
+
+__all__ = ["api_app"]

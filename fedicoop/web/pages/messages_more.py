@@ -304,6 +304,14 @@ MORE_MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "coop_proposals": ("Open proposals", "Propositions ouvertes"),
     "coop_posts": ("Recent public posts", "Messages publics récents"),
+    "profile_member": ("Member", "Membre"),
+    "profile_coop": ("Co-op", "Coopérative"),
+    "profile_moved": ("This account has moved to", "Ce compte a déménagé vers"),
+    "profile_follow": (
+        "Follow from any Mastodon-compatible app by searching for this address.",
+        "Suivez depuis toute appli compatible Mastodon en recherchant cette adresse.",
+    ),
+    "post_title": ("Post", "Message"),
     "join_button": ("Join", "Nous rejoindre"),
     # join
     "join_title": ("Join {name}", "Rejoindre {name}"),

@@ -333,7 +333,7 @@ MAIN_PAGES = (
     ("ride-alerts", "/app/rides/alerts"),
     ("account", "/app/account"),
 )
-PUBLIC_PAGES = (("coop", "/"), ("join", "/join"))
+PUBLIC_PAGES = (("coop", "/"), ("join", "/join"), ("member-profile", "/users/admin"))
 
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
