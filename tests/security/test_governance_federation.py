@@ -13,12 +13,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pytest_aiohttp import AiohttpClient, AiohttpServer
+from pytest_aiohttp import AiohttpServer
 
 from fedicoop import clock
 from fedicoop.activitypub import integrity
@@ -32,7 +31,6 @@ from tests.activitypub.remote import (
     Origin,
     RemoteActor,
     add_remote_actor,
-    start_coop,
     start_origin,
 )
 
@@ -120,16 +118,6 @@ class Partner:
             "totalItems": len(members),
             "published": clock.as2_time(clock.now()),
         }
-
-
-@pytest.fixture
-async def coop(
-    tmp_path: Path,
-    database_url: str,
-    aiohttp_server: AiohttpServer,
-    aiohttp_client: AiohttpClient,
-) -> Coop:
-    return await start_coop(tmp_path / "coop", database_url, aiohttp_server, aiohttp_client)
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ refusals.
 """
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from pytest_aiohttp import AiohttpClient, AiohttpServer
+from pytest_aiohttp import AiohttpServer
 
 from fedicoop.activitypub.documents import ACTIVITY_JSON
 from fedicoop.activitypub.signatures import load_private_key, sign_request
@@ -24,27 +23,11 @@ from tests.activitypub.remote import (
     RemoteActor,
     add_remote_actor,
     keypair,
-    start_coop,
 )
 from tests.security.hostile import encode, refused, snapshot
 from tests.servers import free_port
 
 VICTIM_ORIGIN = "http://victim.test"
-
-
-@pytest.fixture
-async def coop(
-    tmp_path: Path,
-    database_url: str,
-    aiohttp_server: AiohttpServer,
-    aiohttp_client: AiohttpClient,
-) -> Coop:
-    return await start_coop(tmp_path / "coop", database_url, aiohttp_server, aiohttp_client)
-
-
-@pytest.fixture
-async def mallory(coop: Coop) -> RemoteActor:
-    return await add_remote_actor(coop.db, f"{REMOTE_ORIGIN}/users/mallory")
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from pytest_aiohttp import AiohttpClient, AiohttpServer
+from pytest_aiohttp import AiohttpServer
 
 from fedicoop.activitypub.documents import ACTIVITY_JSON
 from fedicoop.activitypub.signatures import load_private_key, sign_cavage, sign_request
@@ -26,26 +25,10 @@ from tests.activitypub.remote import (
     RemoteActor,
     add_remote_actor,
     keypair,
-    start_coop,
     start_origin,
 )
 
 WATCHED_TABLES = ("inbox", "objects", "activities", "follows", "likes", "announces", "reports")
-
-
-@pytest.fixture
-async def coop(
-    tmp_path: Path,
-    database_url: str,
-    aiohttp_server: AiohttpServer,
-    aiohttp_client: AiohttpClient,
-) -> Coop:
-    return await start_coop(tmp_path / "coop", database_url, aiohttp_server, aiohttp_client)
-
-
-@pytest.fixture
-async def mallory(coop: Coop) -> RemoteActor:
-    return await add_remote_actor(coop.db, f"{REMOTE_ORIGIN}/users/mallory")
 
 
 @pytest.fixture

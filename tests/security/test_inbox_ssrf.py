@@ -14,14 +14,13 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
-from pytest_aiohttp import AiohttpClient, AiohttpServer
+from pytest_aiohttp import AiohttpServer
 
 from fedicoop.activitypub.documents import ACTIVITY_JSON
 from fedicoop.activitypub.fetch import SafeFetcher
@@ -33,7 +32,6 @@ from tests.activitypub.remote import (
     RemoteActor,
     add_remote_actor,
     keypair,
-    start_coop,
 )
 from tests.security.hostile import encode, refused, snapshot
 
@@ -150,16 +148,6 @@ async def bait(aiohttp_server: AiohttpServer) -> Bait:
     app.router.add_get("/{tail:.*}", bait.handle)
     bait.server = await aiohttp_server(app, host="127.0.0.1")
     return bait
-
-
-@pytest.fixture
-async def coop(
-    tmp_path: Path,
-    database_url: str,
-    aiohttp_server: AiohttpServer,
-    aiohttp_client: AiohttpClient,
-) -> Coop:
-    return await start_coop(tmp_path / "coop", database_url, aiohttp_server, aiohttp_client)
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ ignored everything would fail.
 """
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from fedicoop.activitypub.documents import PUBLIC
 from fedicoop.coops.partnership import PartnershipRepository, PartnerState
@@ -20,19 +18,9 @@ from fedicoop.rides.bookings import BookingService
 from fedicoop.rides.records import Booking, Ride
 from fedicoop.rides.service import RideService, parse_search
 from fedicoop.storage.rides import BookingRepository, RideRepository
-from tests.activitypub.remote import REMOTE_ORIGIN, Coop, RemoteActor, add_remote_actor, start_coop
+from tests.activitypub.remote import REMOTE_ORIGIN, Coop, RemoteActor, add_remote_actor
 
 OTHER_ORIGIN = "http://other.test"
-
-
-@pytest.fixture
-async def coop(
-    tmp_path: Path,
-    database_url: str,
-    aiohttp_server: AiohttpServer,
-    aiohttp_client: AiohttpClient,
-) -> Coop:
-    return await start_coop(tmp_path / "coop", database_url, aiohttp_server, aiohttp_client)
 
 
 @pytest.fixture
@@ -47,12 +35,6 @@ async def covoit(coop: Coop) -> RemoteActor:
 async def dora(coop: Coop) -> RemoteActor:
     """A driver, member of the partner co-op."""
     return await add_remote_actor(coop.db, f"{REMOTE_ORIGIN}/users/dora")
-
-
-@pytest.fixture
-async def mallory(coop: Coop) -> RemoteActor:
-    """Another member of the partner co-op's server."""
-    return await add_remote_actor(coop.db, f"{REMOTE_ORIGIN}/users/mallory")
 
 
 @pytest.fixture
